@@ -1,0 +1,110 @@
+/// Algorithm 1 of the paper as a deterministic state machine, fed one epoch of losses at a time.
+///
+/// Its whole state is a value (Codable): persist it between epochs, restore it, and the later decisions are
+/// bit-identical to an uninterrupted run's. It knows nothing of sockets, files, clocks or threads.
+public struct WarmupController: Sendable, Equatable, Codable {
+    public enum Error: Swift.Error, Equatable, CustomStringConvertible {
+        case wrongEpochLength(expected: Int, got: Int)
+        case warmupOver(SwitchDecision)
+
+        public var description: String {
+            switch self {
+            case let .wrongEpochLength(expected, got):
+                return "an epoch has \(expected) steps, got \(got) losses"
+            case let .warmupOver(decision):
+                return "the warmup already ended at step \(decision.step) (\(decision.reason.rawValue)); no more tests run"
+            }
+        }
+    }
+
+    public let configuration: AutoWUConfiguration
+    public let warmup: WarmupSchedule
+    /// C of Algorithm 1: L_0..L_{t-1}.
+    public private(set) var losses = LossHistory()
+    /// patience_flag of Algorithm 1.
+    public private(set) var streak = 0
+    /// The GP's hyper-parameters and Adam's state, carried from test to test.
+    public private(set) var fit: HyperparameterFit
+    public private(set) var sampler: SubsetSampler
+    /// The first epoch's median finite loss, for the divergence rule.
+    public private(set) var baselineLoss: Double?
+    public private(set) var decision: SwitchDecision?
+
+    public init(configuration: AutoWUConfiguration) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.warmup = try configuration.warmupSchedule()
+        let test = configuration.test
+        self.fit = HyperparameterFit(
+            parameters: RawHyperparameters(constant: 0, initialNoise: test.initialNoise, noiseFloor: test.noiseFloor),
+            optimizer: AdamOptimizer(dimension: 3, learningRate: test.fitLearningRate))
+        self.sampler = SubsetSampler(seed: configuration.seed)
+    }
+
+    public var epochsCompleted: Int { losses.count / configuration.stepsPerEpoch }
+    public var isWarmingUp: Bool { decision == nil }
+
+    /// The plan as known now: the warmup, then the decay from the switch, or, while no switch is decided,
+    /// from floor(rho_w * T) with the LR reached there.
+    public var plan: LearningRatePlan {
+        let start = decision?.step ?? warmup.warmupSteps
+        let rate = decision?.learningRate ?? warmup.learningRate(at: Double(warmup.warmupSteps))
+        let tail = configuration.decay.pieces(switchStep: start, rate: rate, totalSteps: configuration.totalSteps)
+        // Valid by construction: the warmup starts at 0 and every switch step is >= 1.
+        return try! LearningRatePlan(pieces: [.init(startStep: 0, segment: warmup.segment)] + tail)
+    }
+
+    /// The end of one epoch (the `if end of epoch` branch of Algorithm 1): `epochLosses` are its
+    /// `stepsPerEpoch` losses, NaN/inf allowed (a missing report is a NaN).
+    public mutating func endEpoch<Solver: GaussianProcessSolver>(_ epochLosses: [Double], solver: Solver) throws -> EpochVerdict {
+        if let decision { throw Error.warmupOver(decision) }
+        guard epochLosses.count == configuration.stepsPerEpoch else {
+            throw Error.wrongEpochLength(expected: configuration.stepsPerEpoch, got: epochLosses.count)
+        }
+        let epoch = epochsCompleted
+        let previousCount = losses.count
+        losses.append(contentsOf: epochLosses)
+        if epoch == 0 { baselineLoss = DivergenceRule.baseline(of: epochLosses) }
+        let t = losses.count
+        var verdict = EpochVerdict(epoch: epoch, step: t, learningRate: warmup.learningRate(at: Double(t - 1)),
+                                   check: nil, streak: streak, diverged: false, decision: nil)
+        let test = MinimumTest(settings: configuration.test, solver: solver)
+
+        // A test whose switch could only start at or after floor(rho_w T) is moot: the warmup ends there.
+        guard t < warmup.warmupSteps else {
+            decide(.maxWarmup, epoch: epoch, step: warmup.warmupSteps, minimumStep: Double(warmup.warmupSteps), into: &verdict)
+            return verdict
+        }
+
+        if DivergenceRule(factor: configuration.divergenceFactor).hasDiverged(epochLosses: epochLosses, baseline: baselineLoss) {
+            // Locate the minimum in the history before the diverged epoch, with the same GP machinery.
+            verdict.diverged = true
+            let history = Array(losses.values[..<previousCount])
+            var minimumStep = 0.0
+            if !history.isEmpty {
+                let check = test.run(losses: history, fit: &fit, sampler: &sampler)
+                verdict.check = check
+                minimumStep = Double(history.count) * check.meanArgmin
+            }
+            decide(.diverged, epoch: epoch, step: t, minimumStep: minimumStep, into: &verdict)
+            return verdict
+        }
+
+        let check = test.run(losses: losses.values, fit: &fit, sampler: &sampler)
+        streak = check.positive ? streak + 1 : 0
+        verdict.check = check
+        verdict.streak = streak
+        if streak >= configuration.patience {
+            decide(.gpTest, epoch: epoch, step: t, minimumStep: Double(t) * check.meanArgmin, into: &verdict)
+        }
+        return verdict
+    }
+
+    /// Eq. 5: the decay starts from the warmup's LR at t*.
+    private mutating func decide(_ reason: SwitchReason, epoch: Int, step: Int, minimumStep: Double, into verdict: inout EpochVerdict) {
+        let decision = SwitchDecision(reason: reason, epoch: epoch, step: step,
+                                      learningRate: warmup.learningRate(at: minimumStep), minimumStep: minimumStep)
+        self.decision = decision
+        verdict.decision = decision
+    }
+}

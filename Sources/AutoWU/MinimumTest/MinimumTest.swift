@@ -1,0 +1,69 @@
+import Foundation
+
+/// The end-of-epoch test of AutoWU (Sec. 2.1.2): does the minimum of the loss already lie in the past?
+///
+/// With N losses L_0..L_{N-1} at x_j = j / N ("now" is x = 1): fit the GP's hyper-parameters on a subset C0,
+/// condition f on subsets C1..C_n, and let each vote with P_min(f_i) = max_{x in S, x < 1} P(f(x) < f(1)).
+public struct MinimumTest<Solver: GaussianProcessSolver>: Sendable {
+    public let settings: MinimumTestSettings
+    public let solver: Solver
+    let grid: [Double]
+
+    public init(settings: MinimumTestSettings, solver: Solver) {
+        self.settings = settings
+        self.solver = solver
+        self.grid = settings.grid
+    }
+
+    /// Runs the test on `losses` (any count, NaN/inf allowed). Moves the warm-started `fit` and the
+    /// `sampler` forward, as the reference does from one test to the next.
+    public func run(losses: [Double], fit: inout HyperparameterFit, sampler: inout SubsetSampler) -> MinimumTestResult {
+        let n = Double(losses.count)
+        let finite = losses.indices.filter { losses[$0].isFinite }
+        guard !finite.isEmpty else {
+            // Nothing to smooth: no evidence of a minimum, and "now" is the best guess of where it is.
+            return MinimumTestResult(pMin: Array(repeating: 0, count: settings.testCount),
+                                     argminX: Array(repeating: 1, count: settings.testCount),
+                                     votes: 0, positive: false, finitePoints: 0, model: nil, fitLoss: [])
+        }
+        let x = { (indices: [Int]) in indices.map { Double($0) / n } }
+        let y = { (indices: [Int]) in indices.map { losses[$0] } }
+
+        // Fit on C0, the constant reset to the mean of the finite losses first (as the reference does).
+        let fitSubset = sampler.sortedSubset(of: finite, size: settings.fitSubsetSize)
+        fit.parameters.constant = finite.reduce(0.0) { $0 + losses[$1] } / Double(finite.count)
+        let objective = solver.marginalLogLikelihood(inputs: x(fitSubset), targets: y(fitSubset), lengthscale: settings.lengthscale)
+        let (initialLoss, finalLoss) = fit.run(on: objective, steps: settings.fitSteps,
+                                               lengthscale: settings.lengthscale, noiseFloor: settings.noiseFloor)
+        let model = fit.parameters.model(lengthscale: settings.lengthscale, noiseFloor: settings.noiseFloor)
+
+        // Each of C1..C_n votes.
+        var pMin: [Double] = [], argminX: [Double] = []
+        for _ in 0..<settings.testCount {
+            let subset = sampler.sortedSubset(of: finite, size: settings.testSubsetSize)
+            let posterior = solver.posterior(inputs: x(subset), targets: y(subset), model: model, grid: grid)
+            let evidence = Self.minimumEvidence(posterior, grid: grid, jitter: settings.differenceJitter)
+            pMin.append(evidence.pMin)
+            argminX.append(evidence.argminX)
+        }
+        let votes = pMin.filter { $0 > settings.confidence }.count
+        return MinimumTestResult(pMin: pMin, argminX: argminX, votes: votes,
+                                 positive: 2 * votes > settings.testCount, finitePoints: finite.count,
+                                 model: model, fitLoss: [initialLoss, finalLoss])
+    }
+
+    /// P_min of Eq. 4 and the argmin of the posterior mean over the grid.
+    static func minimumEvidence(_ posterior: GridPosterior, grid: [Double], jitter: Double) -> (pMin: Double, argminX: Double) {
+        let last = grid.count - 1
+        let mean = posterior.mean, variance = posterior.variance, covariance = posterior.covarianceWithLast
+        var bestZ = -Double.infinity
+        for j in 0..<last {
+            let spread = (variance[j] + variance[last] - 2 * covariance[j] + jitter).squareRoot()
+            bestZ = max(bestZ, (mean[last] - mean[j]) / spread)
+        }
+        var argmin = 0
+        for j in 1...last where mean[j] < mean[argmin] { argmin = j }
+        // Phi is increasing: the max over x of Phi(z_x) is Phi(max z_x).
+        return (0.5 * erfc(-bestZ / 2.0.squareRoot()), grid[argmin])
+    }
+}

@@ -1,0 +1,22 @@
+/// The figures of one end-of-epoch test: enough to see what was decided and why.
+public struct MinimumTestResult: Sendable, Equatable, Codable {
+    /// P_min(f_i) of Eq. 4, one per posterior subset.
+    public var pMin: [Double]
+    /// argmin_x of the posterior mean of f_i on the grid, one per subset.
+    public var argminX: [Double]
+    /// How many P_min exceed the confidence c.
+    public var votes: Int
+    /// More than half of the subsets voted.
+    public var positive: Bool
+    /// Finite losses the test saw (NaN/inf are dropped but keep their index).
+    public var finitePoints: Int
+    /// The fitted hyper-parameters the posteriors used.
+    public var model: GaussianProcessModel?
+    /// The fit's training loss (-log p / n) at its start and end.
+    public var fitLoss: [Double]
+
+    /// mean_i argmin_x: t* / t of Eq. 5.
+    public var meanArgmin: Double {
+        argminX.reduce(0, +) / Double(argminX.count)
+    }
+}

@@ -1,0 +1,45 @@
+/// The hyper-parameters of the minimum test and of its GP (the paper's and the reference's values).
+public struct MinimumTestSettings: Sendable, Equatable, Codable {
+    /// n_test: the number of posterior subsets C1..C_n that vote.
+    public var testCount = 5
+    /// c: a subset votes "minimum in the past" when its P_min exceeds this.
+    public var confidence = 0.95
+    /// |C0| at most: the points the hyper-parameters are fitted on.
+    public var fitSubsetSize = 100
+    /// |C_i| at most, i >= 1: the points each posterior is conditioned on.
+    public var testSubsetSize = 500
+    /// |S|: equally spaced points of [0, 1] on which P_min and the argmin are taken.
+    public var gridSize = 500
+    /// l, fixed.
+    public var lengthscale = 0.2
+    /// The lower bound of the noise variance.
+    public var noiseFloor = 1e-4
+    /// The noise variance before the first fit.
+    public var initialNoise = 1e-3
+    /// Adam's step size and number of steps per fit.
+    public var fitLearningRate = 0.01
+    public var fitSteps = 100
+    /// Added to the variance of f(x) - f(1) in Eq. 4, as the reference does.
+    public var differenceJitter = 1e-4
+
+    public init() {}
+
+    public func validate() throws {
+        try require(testCount >= 1, "n_test must be at least 1, got \(testCount)")
+        try require(confidence > 0 && confidence < 1, "the confidence c must lie strictly between 0 and 1, got \(confidence)")
+        try require(fitSubsetSize >= 1, "the fit subset size must be at least 1, got \(fitSubsetSize)")
+        try require(testSubsetSize >= 1, "the test subset size must be at least 1, got \(testSubsetSize)")
+        try require(gridSize >= 2, "the grid needs at least 2 points, got \(gridSize)")
+        try require(lengthscale.isFinite && lengthscale > 0, "the lengthscale must be positive, got \(lengthscale)")
+        try require(noiseFloor.isFinite && noiseFloor > 0, "the noise floor must be positive, got \(noiseFloor)")
+        try require(initialNoise.isFinite && initialNoise > noiseFloor, "the initial noise must exceed the noise floor (\(noiseFloor)), got \(initialNoise)")
+        try require(fitLearningRate.isFinite && fitLearningRate > 0, "the fit's learning rate must be positive, got \(fitLearningRate)")
+        try require(fitSteps >= 0, "the fit's number of steps cannot be negative, got \(fitSteps)")
+        try require(differenceJitter.isFinite && differenceJitter >= 0, "the P_min jitter cannot be negative, got \(differenceJitter)")
+    }
+
+    /// S: `gridSize` equally spaced points from 0 to exactly 1.
+    public var grid: [Double] {
+        (0..<gridSize).map { Double($0) / Double(gridSize - 1) }
+    }
+}

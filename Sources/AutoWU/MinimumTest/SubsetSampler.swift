@@ -1,0 +1,37 @@
+/// The seeded generator behind the subsets C0..C5: SplitMix64, whose whole state is one UInt64, so a
+/// persisted controller resumes the exact same stream of subsets.
+public struct SubsetSampler: Sendable, Equatable, Codable {
+    public private(set) var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in 0..<bound, without modulo bias (Lemire's multiply-and-reject).
+    mutating func next(below bound: Int) -> Int {
+        let b = UInt64(bound)
+        var product = next().multipliedFullWidth(by: b)
+        if product.low < b {
+            let threshold = (0 &- b) % b
+            while product.low < threshold { product = next().multipliedFullWidth(by: b) }
+        }
+        return Int(product.high)
+    }
+
+    /// `size` distinct elements of `population`, uniformly without replacement, in increasing order.
+    /// A population no larger than `size` is returned whole and draws nothing.
+    public mutating func sortedSubset(of population: [Int], size: Int) -> [Int] {
+        guard population.count > size else { return population }
+        var pool = population
+        for i in 0..<size {  // partial Fisher-Yates
+            pool.swapAt(i, i + next(below: pool.count - i))
+        }
+        return pool[0..<size].sorted()
+    }
+}

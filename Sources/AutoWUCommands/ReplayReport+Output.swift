@@ -1,0 +1,41 @@
+import AutoWU
+import Foundation
+
+extension ReplayReport {
+    /// Sorted keys and Swift's shortest round-tripping doubles: the same replay gives the same bytes.
+    public func jsonString() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    /// One line per test, then the decision.
+    public func timeline(configuration: AutoWUConfiguration) -> String {
+        var out = "epoch   step          lr  P_min (one per subset)                    votes streak\n"
+        for v in verdicts {
+            guard let check = v.check else { continue }
+            let p = check.pMin.map { format($0, "%.3f") }.joined(separator: " ")
+            let flag = v.diverged ? "  diverged: minimum located in the history before this epoch" : ""
+            out += "\(pad(v.epoch, 5)) \(pad(v.step, 6)) \(format(v.learningRate, "%11.4e"))  \(p.padding(toLength: 40, withPad: " ", startingAt: 0)) \(pad(check.votes, 5)) \(pad(v.streak, 6))\(flag)\n"
+        }
+        if let d = decision {
+            let why: String
+            switch d.reason {
+            case .gpTest: why = "\(configuration.patience) positive tests in a row"
+            case .diverged: why = "the loss diverged"
+            case .maxWarmup: why = "no minimum found by floor(rho_w * T)"
+            }
+            out += "switch after epoch \(d.epoch) (\(why)): decay from step \(d.step) at lr \(format(d.learningRate, "%.6g"))"
+            out += " (t* = \(format(d.minimumStep, "%.1f")))\n"
+        } else {
+            out += "no switch: the trace ends during the warmup (\(verdicts.count) epochs tested)\n"
+        }
+        return out
+    }
+}
+
+private func format(_ value: Double, _ spec: String) -> String { String(format: spec, value) }
+private func pad(_ value: Int, _ width: Int) -> String {
+    let s = String(value)
+    return String(repeating: " ", count: max(0, width - s.count)) + s
+}

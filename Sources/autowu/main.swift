@@ -1,0 +1,3 @@
+import AutoWUCommands
+
+AutoWUCommand.runMain()
