@@ -31,8 +31,7 @@ let package = Package(
 
         .testTarget(
             name: "AutoWUTests",
-            dependencies: ["AutoWU", "AutoWUCommands"],
-            resources: [.copy("Fixtures")]
+            dependencies: ["AutoWU", "AutoWUCommands"]
         ),
     ],
     swiftLanguageModes: [.v6]
