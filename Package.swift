@@ -10,29 +10,42 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
     ],
     targets: [
-        // System libraries (Debian: libopenblas-dev liblapacke-dev, libzmq3-dev).
+        // System libraries (Debian: libopenblas-dev liblapacke-dev, libzmq3-dev, libsqlite3-dev).
         .systemLibrary(name: "CLinAlg", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
         .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
 
-        // The pure core: schedules, Gaussian process, minimum test, warmup controller.
+        // The pure core: schedules, Gaussian process, minimum test, warmup controller. Numbers only.
         .target(name: "AutoWU", dependencies: ["CLinAlg"]),
+
+        // The wire protocol: generated messages (protocol/autowu.proto) and their mapping to the core. Bytes only.
+        .target(
+            name: "AutoWUProtocol",
+            dependencies: ["AutoWU", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+
+        // Thin I/O edges: ZeroMQ sockets and the SQLite store.
+        .target(name: "ZeroMQ", dependencies: ["CZMQ"]),
+
+        // The rank side of the protocol.
+        .target(name: "AutoWUClient", dependencies: ["AutoWU", "AutoWUProtocol", "ZeroMQ"]),
 
         // Command-line front end.
         .target(
             name: "AutoWUCommands",
             dependencies: [
-                "AutoWU",
+                "AutoWU", "AutoWUProtocol", "AutoWUClient", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "autowu", dependencies: ["AutoWUCommands"]),
 
-        .testTarget(
-            name: "AutoWUTests",
-            dependencies: ["AutoWU", "AutoWUCommands"]
-        ),
+        .testTarget(name: "AutoWUTests", dependencies: ["AutoWU", "AutoWUCommands"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "CZMQ"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -17,6 +17,10 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
     /// first epoch's median has diverged (see `DivergenceRule`).
     public var divergenceFactor = 100.0
     public var test = MinimumTestSettings()
+    /// Steps between the end of an epoch and the step its verdict takes effect at. 0 is Algorithm 1 (the
+    /// decay starts right after the epoch's last step); the daemon uses >= 1 so that its ranks keep
+    /// training while the test runs and the verdict travels (see protocol/SPEC.md, gates).
+    public var decisionDelaySteps = 0
     /// Seeds the subset generator; the daemon derives it from the job id.
     public var seed: UInt64 = 0
 
@@ -34,6 +38,7 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
     public func validate() throws {
         try require(stepsPerEpoch >= 1, "steps per epoch must be at least 1, got \(stepsPerEpoch)")
         _ = try warmupSchedule()
+        try require(decisionDelaySteps >= 0, "the decision delay cannot be negative, got \(decisionDelaySteps)")
         try require(patience >= 1, "the patience p must be at least 1, got \(patience)")
         try require(divergenceFactor > 1, "the divergence factor must exceed 1 (use infinity to disable the explosion rule), got \(divergenceFactor)")
         try decay.validate()

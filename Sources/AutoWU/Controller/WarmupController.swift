@@ -42,6 +42,12 @@ public struct WarmupController: Sendable, Equatable, Codable {
     }
 
     public var epochsCompleted: Int { losses.count / configuration.stepsPerEpoch }
+
+    /// Whether the end of `epoch` gets a test: only while its verdict could still take effect before
+    /// floor(rho_w * T).
+    public func isTested(epoch: Int) -> Bool {
+        (epoch + 1) * configuration.stepsPerEpoch + configuration.decisionDelaySteps < warmup.warmupSteps
+    }
     public var isWarmingUp: Bool { decision == nil }
 
     /// The plan as known now: the warmup, then the decay from the switch, or, while no switch is decided,
@@ -71,8 +77,9 @@ public struct WarmupController: Sendable, Equatable, Codable {
         let test = MinimumTest(settings: configuration.test, solver: solver)
 
         // A test whose switch could only start at or after floor(rho_w T) is moot: the warmup ends there.
-        guard t < warmup.warmupSteps else {
-            decide(.maxWarmup, epoch: epoch, step: warmup.warmupSteps, minimumStep: Double(warmup.warmupSteps), into: &verdict)
+        let switchStep = t + configuration.decisionDelaySteps
+        guard isTested(epoch: epoch) else {
+            verdict.decision = concludeIfNoTestRemains()
             return verdict
         }
 
@@ -86,7 +93,7 @@ public struct WarmupController: Sendable, Equatable, Codable {
                 verdict.check = check
                 minimumStep = Double(history.count) * check.meanArgmin
             }
-            decide(.diverged, epoch: epoch, step: t, minimumStep: minimumStep, into: &verdict)
+            verdict.decision = decide(.diverged, epoch: epoch, step: switchStep, minimumStep: minimumStep)
             return verdict
         }
 
@@ -95,16 +102,26 @@ public struct WarmupController: Sendable, Equatable, Codable {
         verdict.check = check
         verdict.streak = streak
         if streak >= configuration.patience {
-            decide(.gpTest, epoch: epoch, step: t, minimumStep: Double(t) * check.meanArgmin, into: &verdict)
+            verdict.decision = decide(.gpTest, epoch: epoch, step: switchStep, minimumStep: Double(t) * check.meanArgmin)
         }
         return verdict
     }
 
+    /// Ends the warmup at floor(rho_w * T) (reason `max_warmup`) once no test is left that could end it
+    /// earlier; returns the decision if this call made it. The decision's epoch is the one holding the
+    /// warmup's last step.
+    @discardableResult
+    public mutating func concludeIfNoTestRemains() -> SwitchDecision? {
+        guard decision == nil, !isTested(epoch: epochsCompleted) else { return nil }
+        let w = warmup.warmupSteps
+        return decide(.maxWarmup, epoch: (w - 1) / configuration.stepsPerEpoch, step: w, minimumStep: Double(w))
+    }
+
     /// Eq. 5: the decay starts from the warmup's LR at t*.
-    private mutating func decide(_ reason: SwitchReason, epoch: Int, step: Int, minimumStep: Double, into verdict: inout EpochVerdict) {
+    private mutating func decide(_ reason: SwitchReason, epoch: Int, step: Int, minimumStep: Double) -> SwitchDecision {
         let decision = SwitchDecision(reason: reason, epoch: epoch, step: step,
                                       learningRate: warmup.learningRate(at: minimumStep), minimumStep: minimumStep)
         self.decision = decision
-        verdict.decision = decision
+        return decision
     }
 }

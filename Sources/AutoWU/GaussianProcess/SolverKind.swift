@@ -2,6 +2,9 @@
 public enum SolverKind: String, Sendable, Codable, CaseIterable {
     /// Dense Cholesky: the reference.
     case exact
+    /// Low-rank kernel features (`LowRankSolver`): the reference's answers (losses to ~1e-9 relative,
+    /// P_min to ~1e-6, the same votes) at a small fraction of its cost, linear in the number of points.
+    case fast
 }
 
 extension WarmupController {
@@ -9,6 +12,7 @@ extension WarmupController {
     public mutating func endEpoch(_ epochLosses: [Double], solver: SolverKind) throws -> EpochVerdict {
         switch solver {
         case .exact: return try endEpoch(epochLosses, solver: DenseCholeskySolver())
+        case .fast: return try endEpoch(epochLosses, solver: LowRankSolver())
         }
     }
 }

@@ -1,0 +1,98 @@
+import ArgumentParser
+import AutoWU
+import AutoWUClient
+import AutoWUProtocol
+import Foundation
+
+struct SimulateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Play a loss trace as N ranks of one or more jobs against a running autowud.",
+        discussion: """
+            Every rank is its own client with its own sockets, on its own thread: it asks the daemon for the LR \
+            of each step (waiting at gates as the protocol says), records it, and reports the trace's loss for \
+            that step (rank r adds (r - (N-1)/2) * 1e-3 * |loss|, so the ranks differ but average to the trace). \
+            At the end every rank's LR sequence is compared bit for bit; any disagreement exits with status 1. \
+            Figures printed: loss reports ingested per second and the latency from an epoch's last report to \
+            every rank holding its verdict.
+            """)
+
+    @Argument(help: "The loss trace (CSV with a `loss` column).")
+    var trace: String
+
+    @Option(help: "Training steps per epoch.")
+    var stepsPerEpoch: Int
+
+    @Option(help: "Total training steps T.")
+    var totalSteps: Int
+
+    @Option(help: "Ranks per job.")
+    var ranks = 4
+
+    @Option(help: "Jobs played at once (ids JOB-ID-0, JOB-ID-1, ... when more than one).")
+    var jobs = 1
+
+    @Option(help: "Job id.")
+    var jobID = "simulated"
+
+    @Option(help: "Decay schedule after the switch: cosine or constant-cosine.")
+    var decay: DecayOption = .cosine
+
+    @Option(help: "Losses per ingest message.")
+    var batchSize = 1
+
+    @Option(help: "Microseconds each rank idles per step (listening for plan updates), to mimic training time.")
+    var stepIntervalUs = 0
+
+    @Option(help: "Steps a rank waits, in all, for a verdict before it gives up (seconds).")
+    var waitBound = 120.0
+
+    @Option(help: "The daemon's control endpoint tcp://HOST:PORT (ingest PORT+1, events PORT+2); default: AUTOWU_* or local defaults.")
+    var endpoint: String?
+
+    @Option(help: "Job token (AUTOWU_TOKEN).")
+    var token = ProcessInfo.processInfo.environment["AUTOWU_TOKEN"] ?? ""
+
+    @Option(help: "GP solver the daemon uses for these jobs: fast or exact.")
+    var solver: SolverKind = .fast
+
+    @Flag(help: "Print one JSON object with the results.")
+    var json = false
+
+    func validate() throws {
+        guard ranks >= 1, jobs >= 1, batchSize >= 1, stepIntervalUs >= 0 else {
+            throw ValidationError("--ranks, --jobs and --batch-size must be at least 1, --step-interval-us at least 0")
+        }
+        guard stepsPerEpoch >= 1, totalSteps >= 1 else { throw ValidationError("--steps-per-epoch and --total-steps must be at least 1") }
+    }
+
+    func run() throws {
+        let loaded: LossTrace
+        let endpoints: DaemonEndpoints
+        do {
+            loaded = try LossTrace.read(path: trace)
+            endpoints = try endpoint.map { try DaemonEndpoints(base: $0) } ?? DaemonEndpoints.fromEnvironment()
+        } catch {
+            throw CommandFailure(message: "error: \(error)")
+        }
+        let spec = Autowu_V1_JobSpec.with {
+            $0.stepsPerEpoch = UInt64(stepsPerEpoch)
+            $0.totalSteps = UInt64(totalSteps)
+            $0.worldSize = UInt32(ranks)
+            $0.decay = decay == .cosine ? .decayCosine : .decayConstantCosine
+            $0.solver = solver == .fast ? .solverFast : .solverExact
+        }
+        let ids = jobs == 1 ? [jobID] : (0..<jobs).map { "\(jobID)-\($0)" }
+        let simulation = Simulation(trace: loaded.losses, spec: spec, endpoints: endpoints, token: token, ranks: ranks,
+                                    batchSize: batchSize, stepIntervalMicroseconds: stepIntervalUs, waitBoundSeconds: waitBound)
+        let result = simulation.run(jobIDs: ids)
+        if json {
+            print(try result.jsonString())
+        } else {
+            print(result.summary, terminator: "")
+        }
+        if !result.failures.isEmpty || result.jobs.contains(where: { $0.disagreements > 0 }) {
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,203 @@
+import AutoWU
+import AutoWUClient
+import AutoWUProtocol
+import Dispatch
+import Foundation
+
+/// Plays a trace as many ranks of many jobs against a daemon, each rank on its own thread with its own
+/// client, and checks that all ranks of a job used bit-identical LRs at every step.
+struct Simulation: Sendable {
+    var trace: [Double]
+    var spec: Autowu_V1_JobSpec
+    var endpoints: DaemonEndpoints
+    var token: String
+    var ranks: Int
+    var batchSize: Int
+    var stepIntervalMicroseconds: Int
+    var waitBoundSeconds: Double
+
+    /// What one rank did.
+    struct RankRecord: Sendable {
+        var learningRates: [Double] = []
+        /// Per epoch: when the rank sent its last loss of the epoch, and when it first held the verdict.
+        var lastReport: [Int: UInt64] = [:]
+        var verdictHeld: [Int: UInt64] = [:]
+        var decision: Autowu_V1_Decision?
+        var waits = 0
+        var waitedNanoseconds: UInt64 = 0
+        var reconnects = 0
+        var error: String?
+    }
+
+    final class Records: @unchecked Sendable {
+        // Each rank writes only its own slot; the lock orders those writes before the final read.
+        private let lock = NSLock()
+        private var records: [String: [RankRecord]] = [:]
+        func store(_ record: RankRecord, job: String, rank: Int, ranks: Int) {
+            lock.withLock {
+                if records[job] == nil { records[job] = Array(repeating: RankRecord(), count: ranks) }
+                records[job]![rank] = record
+            }
+        }
+        var all: [String: [RankRecord]] { lock.withLock { records } }
+    }
+
+    func run(jobIDs: [String]) -> SimulationResult {
+        let records = Records()
+        let started = DispatchTime.now().uptimeNanoseconds
+        let group = DispatchGroup()
+        for job in jobIDs {
+            for rank in 0..<ranks {
+                group.enter()
+                let thread = Thread {
+                    records.store(playRank(job: job, rank: rank), job: job, rank: rank, ranks: ranks)
+                    group.leave()
+                }
+                thread.stackSize = 1 << 20
+                thread.start()
+            }
+        }
+        group.wait()
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        return SimulationResult(records: records.all, elapsedSeconds: elapsed, ranks: ranks, batchSize: batchSize,
+                                stepsPerEpoch: Int(spec.stepsPerEpoch))
+    }
+
+    private func playRank(job: String, rank: Int) -> RankRecord {
+        var record = RankRecord()
+        var heldAt: [Int: UInt64] = [:]
+        do {
+            var options = RankClient.Options(endpoints: endpoints, jobID: job, token: token, rank: rank, spec: spec)
+            options.batchSize = batchSize
+            options.waitBoundSeconds = waitBoundSeconds
+            let client = try RankClient(options: options)
+            defer {
+                record.waits = client.waits
+                record.waitedNanoseconds = client.waitedNanoseconds
+                record.reconnects = client.controlReconnects
+                client.close()
+            }
+            client.onVerdict = { epoch in heldAt[epoch] = DispatchTime.now().uptimeNanoseconds }
+            let total = Int(spec.totalSteps), perEpoch = Int(spec.stepsPerEpoch)
+            let spread = (Double(rank) - Double(ranks - 1) / 2) * 1e-3
+            var step = 0
+            record.learningRates.reserveCapacity(min(total, trace.count + perEpoch))
+            while step < total, step < trace.count {
+                let rate = try client.learningRate(at: step)
+                record.learningRates.append(rate)
+                let loss = trace[step]
+                try client.report(step: step, loss: loss.isFinite ? loss + spread * abs(loss) : loss)
+                if (step + 1) % perEpoch == 0 { record.lastReport[step / perEpoch] = DispatchTime.now().uptimeNanoseconds }
+                if client.plan.isFinal, client.state.hasDecision, step >= Int(client.state.decision.step) + perEpoch { step += 1; break }
+                if stepIntervalMicroseconds > 0 { try client.pollEvents(timeoutMilliseconds: max(1, stepIntervalMicroseconds / 1000)) }
+                step += 1
+            }
+            try client.flush()
+            record.decision = client.state.hasDecision ? client.state.decision : nil
+        } catch {
+            record.error = "\(error)"
+        }
+        record.verdictHeld = heldAt
+        return record
+    }
+}
+
+/// The outcome of a simulation: per job the switch and the agreement check, and the figures.
+struct SimulationResult: Encodable {
+    struct JobResult: Encodable {
+        var job: String
+        var steps: Int
+        var disagreements: Int
+        var first_disagreement_step: Int?
+        var switched: Bool
+        var reason: String?
+        var switch_step: Int?
+        var lr_after_switch: Double?
+        var waits: Int
+        var control_reconnects: Int
+    }
+
+    var jobs: [JobResult] = []
+    var failures: [String] = []
+    var elapsed_seconds: Double
+    var loss_reports: Int
+    var loss_reports_per_second: Double
+    var ingest_messages_per_second: Double
+    var verdict_latency_ms_median: Double?
+    var verdict_latency_ms_p99: Double?
+    var verdicts_measured: Int
+
+    init(records: [String: [Simulation.RankRecord]], elapsedSeconds: Double, ranks: Int, batchSize: Int, stepsPerEpoch: Int) {
+        var latencies: [Double] = []
+        var reports = 0
+        for (job, ranksRecords) in records.sorted(by: { $0.key < $1.key }) {
+            for (rank, record) in ranksRecords.enumerated() {
+                if let error = record.error { failures.append("\(job) rank \(rank): \(error)") }
+                reports += record.learningRates.count
+            }
+            let reference = ranksRecords[0].learningRates
+            var disagreements = 0
+            var first: Int?
+            let steps = ranksRecords.map(\.learningRates.count).min() ?? 0
+            for record in ranksRecords.dropFirst() {
+                if record.learningRates.count != reference.count { disagreements += 1 }
+                for step in 0..<min(record.learningRates.count, reference.count)
+                where record.learningRates[step].bitPattern != reference[step].bitPattern {
+                    disagreements += 1
+                    first = min(first ?? step, step)
+                }
+            }
+            // Latency of epoch e: from the last rank's last report of e to the last rank holding the verdict.
+            let epochs = Set(ranksRecords.flatMap { $0.verdictHeld.keys })
+            for epoch in epochs {
+                let reported = ranksRecords.compactMap { $0.lastReport[epoch] }
+                let held = ranksRecords.compactMap { $0.verdictHeld[epoch] }
+                guard reported.count == ranksRecords.count, held.count == ranksRecords.count,
+                      let sent = reported.max(), let got = held.max(), got >= sent else { continue }
+                latencies.append(Double(got - sent) / 1e6)
+            }
+            let decision = ranksRecords[0].decision
+            jobs.append(JobResult(
+                job: job, steps: steps, disagreements: disagreements, first_disagreement_step: first,
+                switched: decision != nil, reason: decision?.reason, switch_step: decision.map { Int($0.step) },
+                lr_after_switch: decision?.learningRate, waits: ranksRecords.map(\.waits).reduce(0, +),
+                control_reconnects: ranksRecords.map(\.reconnects).reduce(0, +)))
+        }
+        elapsed_seconds = elapsedSeconds
+        loss_reports = reports
+        loss_reports_per_second = Double(reports) / max(elapsedSeconds, 1e-9)
+        ingest_messages_per_second = loss_reports_per_second / Double(batchSize)
+        latencies.sort()
+        verdicts_measured = latencies.count
+        if !latencies.isEmpty {
+            verdict_latency_ms_median = latencies[latencies.count / 2]
+            verdict_latency_ms_p99 = latencies[min(latencies.count - 1, Int((Double(latencies.count) * 0.99).rounded(.down)))]
+        }
+    }
+
+    func jsonString() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    var summary: String {
+        var out = ""
+        for job in jobs {
+            let agreement = job.disagreements == 0 ? "all ranks agreed on every step" : "\(job.disagreements) DISAGREEMENTS (first at step \(job.first_disagreement_step ?? -1))"
+            if job.switched, let step = job.switch_step, let rate = job.lr_after_switch, let reason = job.reason {
+                out += "\(job.job): switch at step \(step) (\(reason)) to lr \(String(format: "%.6g", rate)); \(job.steps) steps, \(agreement)\n"
+            } else {
+                out += "\(job.job): no switch within \(job.steps) steps; \(agreement)\n"
+            }
+        }
+        for failure in failures { out += "FAILED \(failure)\n" }
+        out += String(format: "ingested %d loss reports in %.2f s: %.0f reports/s (%.0f messages/s)\n",
+                      loss_reports, elapsed_seconds, loss_reports_per_second, ingest_messages_per_second)
+        if let median = verdict_latency_ms_median, let p99 = verdict_latency_ms_p99 {
+            out += String(format: "verdict latency (last report of an epoch -> every rank holds the verdict): median %.2f ms, p99 %.2f ms over %d verdicts\n",
+                          median, p99, verdicts_measured)
+        }
+        return out
+    }
+}

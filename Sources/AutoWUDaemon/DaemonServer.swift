@@ -1,0 +1,477 @@
+import AutoWU
+import AutoWUProtocol
+import AutoWUStore
+import Dispatch
+import Foundation
+import Logging
+import SwiftProtobuf
+import ZeroMQ
+
+/// The daemon's I/O thread: it owns the three sockets and every `Job`, and never waits for a test.
+///
+/// Loop: poll control, ingest and the wakeup pipe; handle what came in; publish finished tests; expire
+/// deadlines; hand closed epochs to the jobs' queues (at most `testWorkers` at a time).
+final class DaemonServer {
+    let configuration: DaemonConfiguration
+    let logger: Logger
+    let store: JobStore
+    let wakeup: Wakeup
+    private let started = Date()
+    private var jobs: [String: Job] = [:]
+    private var counters = Counters()
+    /// Jobs with a closed epoch waiting for a test slot, in arrival order.
+    private var readyJobs: [String] = []
+    private var testsInFlight = 0
+    /// Shared by every job's serial queue.
+    private let testPool = DispatchQueue(label: "autowu.tests", attributes: .concurrent)
+    private var nextExpiryCheck = Date()
+
+    private var control: ZMQSocket!
+    private var ingest: ZMQSocket!
+    private var events: ZMQSocket!
+    /// The bound endpoints (ports resolved when bound to `*`).
+    private(set) var endpoints: (control: String, ingest: String, events: String) = ("", "", "")
+
+    init(configuration: DaemonConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.wakeup = try Wakeup()
+        do {
+            self.store = try JobStore(directory: configuration.dataDirectory)
+        } catch {
+            throw DaemonError.store("cannot open the store in \(configuration.dataDirectory): \(error)")
+        }
+        try loadJobs()
+    }
+
+    // MARK: - start-up
+
+    private func loadJobs() throws {
+        for stored in try store.loadJobs() {
+            do {
+                let spec = try Autowu_V1_JobSpec(serializedBytes: stored.spec)
+                let parameters = try JobParameters(spec: spec, jobID: stored.jobID)
+                let controller = try JSONDecoder().decode(WarmupController.self, from: Data(stored.controller))
+                let state = try Autowu_V1_JobState(serializedBytes: stored.state)
+                let job = Job(id: stored.jobID, parameters: parameters, spec: spec, tokenHash: stored.tokenHash,
+                              controller: controller, state: state, target: testPool)
+                job.lastActivity = Date(timeIntervalSince1970: stored.updatedAt)
+                jobs[stored.jobID] = job
+                logger.info("job reloaded", metadata: ["job": "\(stored.jobID)", "phase": "\(stored.phase)",
+                                                       "epochs": "\(controller.epochsCompleted)", "version": "\(state.version)"])
+            } catch {
+                counters.add("store.unreadable_jobs")
+                logger.error("cannot reload a stored job; left in the store untouched", metadata: ["job": "\(stored.jobID)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Binds the sockets. Call on the I/O thread (sockets stay on the thread that made them).
+    func bind(context: ZMQContext) throws {
+        control = try context.socket(.router)
+        ingest = try context.socket(.sub)
+        events = try context.socket(.pub)
+        for socket in [control!, ingest!, events!] {
+            try socket.set(.linger, 0)
+            if let key = configuration.curveSecretKey {
+                try socket.set(.curveServer, true)
+                try socket.set(.curveSecretKey, key)
+            }
+        }
+        try control.set(.maxMessageSize, WireProtocol.maximumMessageBytes)
+        try ingest.set(.maxMessageSize, WireProtocol.maximumMessageBytes)
+        try ingest.set(.rcvhwm, configuration.ingestHighWaterMark)
+        try events.set(.sndhwm, 100_000)
+        try ingest.subscribe(to: [UInt8]())
+        try control.bind(configuration.controlEndpoint)
+        try ingest.bind(configuration.ingestEndpoint)
+        try events.bind(configuration.eventsEndpoint)
+        endpoints = (try control.lastEndpoint, try ingest.lastEndpoint, try events.lastEndpoint)
+    }
+
+    // MARK: - the loop
+
+    func runLoop() throws {
+        var poller = ZMQPoller()
+        poller.register(control)
+        poller.register(ingest)
+        poller.register(fileDescriptor: wakeup.readDescriptor)
+        while !wakeup.isStopRequested {
+            let result = try poller.poll(timeoutMilliseconds: nextTimeoutMilliseconds())
+            if result.isReadable(ingest) { try drainIngest() }
+            if result.isReadable(control) { try drainControl() }
+            if result.events(forFileDescriptor: wakeup.readDescriptor).contains(.readable) {
+                for finished in wakeup.drain() { complete(finished) }
+            }
+            expireDeadlines()
+            dispatchTests()
+        }
+        // Let running tests finish and land in the store; their results are published by the next run.
+        logger.info("stopping", metadata: ["tests_in_flight": "\(testsInFlight)"])
+        for job in jobs.values { job.queue.sync {} }
+        control.close()
+        ingest.close()
+        events.close()
+    }
+
+    private func nextTimeoutMilliseconds() -> Int {
+        let now = DispatchTime.now()
+        var earliest = DispatchTime.now() + .milliseconds(1000)
+        for job in jobs.values {
+            if let deadline = job.closeDeadline, deadline < earliest { earliest = deadline }
+            for waiter in job.waiters where waiter.deadline < earliest { earliest = waiter.deadline }
+        }
+        guard earliest > now else { return 0 }
+        return Int((earliest.uptimeNanoseconds - now.uptimeNanoseconds + 999_999) / 1_000_000)
+    }
+
+    /// Takes what is queued now, bounded so that one busy socket cannot starve the other.
+    private func drainIngest() throws {
+        for _ in 0..<4096 {
+            guard let frames = try ingest.receiveMultipart(dontWait: true) else { return }
+            handleIngest(frames)
+        }
+    }
+
+    private func drainControl() throws {
+        for _ in 0..<1024 {
+            guard let frames = try control.receiveMultipart(dontWait: true) else { return }
+            try handleControl(frames)
+        }
+    }
+
+    // MARK: - ingest
+
+    private func handleIngest(_ frames: [[UInt8]]) {
+        counters.add("ingest.messages")
+        guard frames.count == 2, let batch = try? Autowu_V1_LossBatch(serializedBytes: frames[1]) else {
+            counters.add("ingest.malformed")
+            return
+        }
+        guard batch.protocolVersion == WireProtocol.version else {
+            counters.add("ingest.unsupported_version")
+            return
+        }
+        guard let job = jobs[batch.jobID] else {
+            counters.add("ingest.unknown_job")
+            return
+        }
+        guard TokenHash.matches(batch.token, digest: job.tokenHash) else {
+            counters.add("ingest.unauthorized")
+            return
+        }
+        if let problem = merge(batch, into: job) {
+            counters.add("ingest.\(problem)")
+        }
+    }
+
+    /// Adds a batch's losses to its job; returns the name of what was wrong with it, if anything.
+    private func merge(_ batch: Autowu_V1_LossBatch, into job: Job) -> String? {
+        guard batch.losses.count <= WireProtocol.maximumBatchLosses else { return "too_large" }
+        guard batch.firstStep < UInt64(job.parameters.configuration.totalSteps) else { return "out_of_range" }
+        counters.add("ingest.losses", batch.losses.count)
+        guard !batch.losses.isEmpty else { return nil }
+        job.noteSteps(upTo: Int(batch.firstStep) + batch.losses.count - 1)
+        guard job.isWarmingUp else {
+            counters.add("ingest.after_warmup", batch.losses.count)
+            return nil
+        }
+        var tally = LossAggregator.Counts()
+        let rank = Int(batch.rank)
+        for (offset, loss) in batch.losses.enumerated() {
+            tally.add(job.aggregator.record(rank: rank, step: Int(batch.firstStep) + offset, loss: loss))
+        }
+        counters.add("ingest.duplicate", tally.duplicate)
+        counters.add("ingest.late", tally.late)
+        counters.add("ingest.too_far_ahead", tally.tooFarAhead)
+        counters.add("ingest.ignored_rank", tally.ignoredRank)
+        job.closeReadyEpochs()
+        markReady(job)
+        return nil
+    }
+
+    // MARK: - control
+
+    private func handleControl(_ frames: [[UInt8]]) throws {
+        counters.add("control.requests")
+        guard frames.count >= 2 else { return counters.add("control.malformed") }  // no peer to answer
+        let peer = frames[0]
+        let body: [UInt8]
+        switch frames.count {
+        case 2: body = frames[1]
+        case 3 where frames[1].isEmpty: body = frames[2]
+        default:
+            return try reply(to: peer, requestID: 0, error: ProtocolError(.errorMalformed, "expected the frames [\"\", Request], got \(frames.count - 1) frames"))
+        }
+        let request: Autowu_V1_Request
+        do {
+            request = try Autowu_V1_Request(serializedBytes: body)
+        } catch {
+            return try reply(to: peer, requestID: 0, error: ProtocolError(.errorMalformed, "the body is not an autowu.v1.Request"))
+        }
+        guard request.protocolVersion == WireProtocol.version else {
+            return try reply(to: peer, requestID: request.requestID, error: ProtocolError(
+                .errorUnsupportedVersion, "protocol version \(request.protocolVersion) is not supported; this daemon speaks \(WireProtocol.version)"))
+        }
+        do {
+            switch request.body {
+            case .register(let register)?:
+                try send(to: peer, .with { $0.requestID = request.requestID; $0.job = try registerJob(register) })
+            case .snapshot(let snapshot)?:
+                try handleSnapshot(snapshot, peer: peer, requestID: request.requestID)
+            case .status(let status)?:
+                try send(to: peer, .with { $0.requestID = request.requestID; $0.jobs = try jobList(status.jobID) })
+            case .expireJob(let expire)?:
+                try send(to: peer, .with { $0.requestID = request.requestID; $0.jobs = try expireJob(expire) })
+            case .ping?:
+                try send(to: peer, .with { $0.requestID = request.requestID; $0.pong = daemonStatus })
+            case nil:
+                throw ProtocolError(.errorMalformed, "the request has no body")
+            }
+        } catch let error as ProtocolError {
+            try reply(to: peer, requestID: request.requestID, error: error)
+        }
+    }
+
+    private func job(_ id: String, token: String) throws -> Job {
+        guard let job = jobs[id] else { throw ProtocolError(.errorUnknownJob, "no job \"\(id)\" is registered") }
+        guard TokenHash.matches(token, digest: job.tokenHash) else {
+            throw ProtocolError(.errorUnauthorized, "the token does not match job \"\(id)\"")
+        }
+        return job
+    }
+
+    private func registerJob(_ register: Autowu_V1_Register) throws -> Autowu_V1_JobState {
+        guard WireProtocol.isValidJobID(register.jobID) else {
+            throw ProtocolError(.errorInvalidArgument, "job_id must be 1 to 128 characters from A-Z a-z 0-9 . _ - :, got \"\(register.jobID.prefix(140))\"")
+        }
+        let spec = try register.spec.normalized(jobID: register.jobID)
+        if let existing = jobs[register.jobID] {
+            let job = try job(register.jobID, token: register.token)
+            guard existing.spec == spec else {
+                throw ProtocolError(.errorConflict, "job \"\(register.jobID)\" is registered with other parameters")
+            }
+            return job.state
+        }
+        guard jobs.count < configuration.maximumJobs else {
+            throw ProtocolError(.errorTooLarge, "the daemon already carries \(jobs.count) jobs")
+        }
+        let parameters = try JobParameters(spec: spec, jobID: register.jobID)
+        var controller: WarmupController
+        do {
+            controller = try WarmupController(configuration: parameters.configuration)
+        } catch {
+            throw ProtocolError(.errorInvalidArgument, "\(error)")
+        }
+        controller.concludeIfNoTestRemains()
+        let state = JobStateBuilder.state(jobID: register.jobID, spec: spec, controller: controller, version: 1,
+                                          stepsSeen: 0, lastVerdict: nil)
+        let tokenHash = TokenHash.digest(register.token)
+        do {
+            try store.save(StoredJob(jobID: register.jobID, spec: Array(try spec.serializedBytes()), tokenHash: tokenHash,
+                                     controller: Array(try JSONEncoder().encode(controller)), state: Array(try state.serializedBytes()),
+                                     version: 1, phase: controller.isWarmingUp ? "warmup" : "decay",
+                                     updatedAt: Date().timeIntervalSince1970))
+        } catch {
+            logger.error("store write failed", metadata: ["job": "\(register.jobID)", "error": "\(error)"])
+            throw ProtocolError(.errorInternal, "the store could not record the job: \(error)")
+        }
+        let job = Job(id: register.jobID, parameters: parameters, spec: spec, tokenHash: tokenHash,
+                      controller: controller, state: state, target: testPool)
+        jobs[register.jobID] = job
+        logger.info("job registered", metadata: [
+            "job": "\(register.jobID)", "steps_per_epoch": "\(spec.stepsPerEpoch)", "total_steps": "\(spec.totalSteps)",
+            "world_size": "\(spec.worldSize)", "warmup_steps": "\(controller.warmup.warmupSteps)"])
+        publish(.eventPlan, job.state)
+        return job.state
+    }
+
+    private func handleSnapshot(_ snapshot: Autowu_V1_Snapshot, peer: [UInt8], requestID: UInt64) throws {
+        let job = try job(snapshot.jobID, token: snapshot.token)
+        if snapshot.hasPending {
+            var pending = snapshot.pending
+            pending.rank = snapshot.rank
+            if let problem = merge(pending, into: job) {
+                throw ProtocolError(problem == "too_large" ? .errorTooLarge : .errorInvalidArgument, "the pending losses are \(problem.replacingOccurrences(of: "_", with: " "))")
+            }
+        }
+        let epoch = Int(clamping: snapshot.needEpoch)
+        if epoch < 0 || job.satisfies(epoch: epoch) {
+            return try send(to: peer, .with { $0.requestID = requestID; $0.job = job.state })
+        }
+        let wait = Int(min(snapshot.waitMs, WireProtocol.maximumWaitMilliseconds))
+        job.waiters.append(Job.Waiter(peer: peer, requestID: requestID, epoch: epoch, deadline: .now() + .milliseconds(wait)))
+        if job.aggregator.firstOpenEpoch <= epoch, job.closeDeadline == nil {
+            job.closeDeadline = .now() + .milliseconds(configuration.closeTimeoutMilliseconds)
+        }
+    }
+
+    private func jobList(_ id: String) throws -> Autowu_V1_JobList {
+        var list = Autowu_V1_JobList()
+        if id.isEmpty {
+            list.jobs = jobs.keys.sorted().map { jobs[$0]!.state }
+        } else {
+            guard let job = jobs[id] else { throw ProtocolError(.errorUnknownJob, "no job \"\(id)\" is registered") }
+            list.jobs = [job.state]
+        }
+        list.daemon = daemonStatus
+        return list
+    }
+
+    private func expireJob(_ expire: Autowu_V1_ExpireJob) throws -> Autowu_V1_JobList {
+        let job = try job(expire.jobID, token: expire.token)
+        var list = Autowu_V1_JobList()
+        list.jobs = [remove(job, reason: "expired on request")]
+        list.daemon = daemonStatus
+        return list
+    }
+
+    private var daemonStatus: Autowu_V1_DaemonStatus {
+        var status = Autowu_V1_DaemonStatus()
+        status.version = "autowud 1"
+        status.uptimeMs = UInt64(Date().timeIntervalSince(started) * 1000)
+        status.counters = counters.values
+        status.counters["jobs.live"] = UInt64(jobs.count)
+        status.counters["tests.in_flight"] = UInt64(testsInFlight)
+        return status
+    }
+
+    // MARK: - tests
+
+    private func markReady(_ job: Job) {
+        if !job.closedEpochs.isEmpty, !job.testInFlight, !readyJobs.contains(job.id) { readyJobs.append(job.id) }
+    }
+
+    private func dispatchTests() {
+        while testsInFlight < configuration.testWorkers, !readyJobs.isEmpty {
+            let id = readyJobs.removeFirst()
+            guard let job = jobs[id], !job.testInFlight, !job.closedEpochs.isEmpty, job.isWarmingUp else { continue }
+            let work = EpochTest.Work(
+                jobID: job.id, spec: job.spec, specBytes: (try? job.spec.serializedBytes()) ?? [], tokenHash: job.tokenHash,
+                controller: job.controller, epoch: job.closedEpochs.removeFirst(), solver: job.parameters.solver,
+                version: job.state.version, stepsSeen: job.state.stepsSeen)
+            job.testInFlight = true
+            testsInFlight += 1
+            let store = self.store, wakeup = self.wakeup
+            job.queue.async { wakeup.post(EpochTest.run(work, store: store)) }
+        }
+    }
+
+    private func complete(_ result: EpochTest.Result) {
+        testsInFlight -= 1
+        guard let job = jobs[result.jobID] else { return }  // expired meanwhile
+        job.testInFlight = false
+        if let failure = result.failure {
+            counters.add("tests.failed")
+            logger.error("test failed; the epoch stays pending", metadata: ["job": "\(job.id)", "epoch": "\(result.epoch)", "error": "\(failure)"])
+            return
+        }
+        counters.add("tests.run")
+        var state = result.state
+        state.stepsSeen = max(state.stepsSeen, job.state.stepsSeen)
+        job.install(EpochTest.Result(jobID: result.jobID, epoch: result.epoch, controller: result.controller, state: state, failure: nil))
+        let verdict = state.lastVerdict
+        logger.info("epoch tested", metadata: [
+            "job": "\(job.id)", "epoch": "\(result.epoch)", "p_min": "\(verdict.pMin.map { String(format: "%.3f", $0) }.joined(separator: ","))",
+            "votes": "\(verdict.votes)", "streak": "\(verdict.streak)", "micros": "\(verdict.testMicros)",
+            "missing_reports": "\(verdict.reportsMissing)"])
+        if state.hasDecision {
+            logger.notice("warmup ended", metadata: [
+                "job": "\(job.id)", "reason": "\(state.decision.reason)", "switch_step": "\(state.decision.step)",
+                "learning_rate": "\(state.decision.learningRate)"])
+        }
+        publish(state.hasDecision ? .eventPhaseSwitch : .eventTestResult, state)
+        answerWaiters(of: job)
+        markReady(job)
+    }
+
+    // MARK: - replies and events
+
+    private func answerWaiters(of job: Job) {
+        var waiting: [Job.Waiter] = []
+        for waiter in job.waiters {
+            if job.satisfies(epoch: waiter.epoch) {
+                try? send(to: waiter.peer, .with { $0.requestID = waiter.requestID; $0.job = job.state })
+            } else {
+                waiting.append(waiter)
+            }
+        }
+        job.waiters = waiting
+    }
+
+    private func expireDeadlines() {
+        let now = DispatchTime.now()
+        for job in jobs.values {
+            if let deadline = job.closeDeadline, deadline <= now {
+                job.closeDeadline = nil
+                counters.add("epochs.closed_incomplete")
+                job.closeReadyEpochs(force: true)
+                markReady(job)
+                if job.waiters.contains(where: { $0.epoch >= job.aggregator.firstOpenEpoch }) {
+                    job.closeDeadline = now + .milliseconds(configuration.closeTimeoutMilliseconds)
+                }
+            }
+            guard job.waiters.contains(where: { $0.deadline <= now }) else { continue }
+            var waiting: [Job.Waiter] = []
+            for waiter in job.waiters {
+                if waiter.deadline <= now {
+                    var error = ProtocolError(.errorTimeout, "epoch \(waiter.epoch) is not decided yet").wire
+                    error.job = job.state
+                    try? send(to: waiter.peer, .with { $0.requestID = waiter.requestID; $0.error = error })
+                } else {
+                    waiting.append(waiter)
+                }
+            }
+            job.waiters = waiting
+        }
+        let wallNow = Date()
+        if wallNow >= nextExpiryCheck {
+            nextExpiryCheck = wallNow.addingTimeInterval(10)
+            for job in jobs.values where wallNow.timeIntervalSince(job.lastActivity) > configuration.retentionSeconds {
+                _ = remove(job, reason: "idle longer than the retention")
+            }
+        }
+    }
+
+    private func remove(_ job: Job, reason: String) -> Autowu_V1_JobState {
+        do {
+            try store.delete(jobID: job.id)
+        } catch {
+            logger.error("store delete failed", metadata: ["job": "\(job.id)", "error": "\(error)"])
+        }
+        jobs[job.id] = nil
+        let state = job.markExpired()
+        for waiter in job.waiters {
+            try? reply(to: waiter.peer, requestID: waiter.requestID, error: ProtocolError(.errorUnknownJob, "job \"\(job.id)\" was removed"))
+        }
+        logger.info("job removed", metadata: ["job": "\(job.id)", "reason": "\(reason)"])
+        publish(.eventJobExpired, state)
+        return state
+    }
+
+    private func publish(_ kind: Autowu_V1_EventKind, _ state: Autowu_V1_JobState) {
+        let event = Autowu_V1_Event.with {
+            $0.protocolVersion = WireProtocol.version
+            $0.kind = kind
+            $0.job = state
+        }
+        guard let bytes = try? event.serializedBytes() as [UInt8],
+              (try? events.sendMultipart([WireProtocol.eventsTopic(jobID: state.jobID), bytes], dontWait: true)) == true else {
+            return counters.add("events.dropped")
+        }
+        counters.add("events.published")
+    }
+
+    private func reply(to peer: [UInt8], requestID: UInt64, error: ProtocolError) throws {
+        counters.add("control.error.\(error.code)")
+        try send(to: peer, .with { $0.requestID = requestID; $0.error = error.wire })
+    }
+
+    private func send(to peer: [UInt8], _ reply: Autowu_V1_Reply) throws {
+        var reply = reply
+        reply.protocolVersion = WireProtocol.version
+        let bytes: [UInt8] = try reply.serializedBytes()
+        // A peer that has gone away is not an error of ours: the ROUTER drops the reply.
+        _ = try? control.sendMultipart([peer, [], bytes], dontWait: true)
+    }
+}

@@ -1,0 +1,54 @@
+import AutoWU
+import AutoWUProtocol
+import AutoWUStore
+import Dispatch
+import Foundation
+
+/// The end-of-epoch test of one job, run off the I/O thread on the job's queue. It works on a copy of the
+/// controller, writes the outcome to the store, and only then hands it back to be published: a verdict is
+/// never shown before it is durable.
+enum EpochTest {
+    struct Work: Sendable {
+        var jobID: String
+        var spec: Autowu_V1_JobSpec
+        var specBytes: [UInt8]
+        var tokenHash: String
+        var controller: WarmupController
+        var epoch: Job.ClosedEpoch
+        var solver: SolverKind
+        var version: UInt64
+        var stepsSeen: UInt64
+    }
+
+    struct Result: Sendable {
+        var jobID: String
+        var epoch: Int
+        var controller: WarmupController
+        var state: Autowu_V1_JobState
+        var failure: String?
+    }
+
+    static func run(_ work: Work, store: JobStore) -> Result {
+        var controller = work.controller
+        let started = DispatchTime.now().uptimeNanoseconds
+        do {
+            var verdict = try controller.endEpoch(work.epoch.losses, solver: work.solver)
+            if verdict.decision == nil { verdict.decision = controller.concludeIfNoTestRemains() }
+            let micros = (DispatchTime.now().uptimeNanoseconds - started) / 1000
+            let wireVerdict = verdict.wire(testMicros: micros, reportsMissing: work.epoch.missing)
+            let state = JobStateBuilder.state(jobID: work.jobID, spec: work.spec, controller: controller,
+                                              version: work.version + 1, stepsSeen: work.stepsSeen, lastVerdict: wireVerdict)
+            let now = Date().timeIntervalSince1970
+            try store.save(
+                StoredJob(jobID: work.jobID, spec: work.specBytes, tokenHash: work.tokenHash,
+                          controller: Array(try JSONEncoder().encode(controller)), state: Array(try state.serializedBytes()),
+                          version: Int64(state.version), phase: controller.isWarmingUp ? "warmup" : "decay", updatedAt: now),
+                verdict: StoredVerdict(jobID: work.jobID, epoch: Int64(work.epoch.epoch),
+                                       verdict: Array(try wireVerdict.serializedBytes()), recordedAt: now))
+            return Result(jobID: work.jobID, epoch: work.epoch.epoch, controller: controller, state: state, failure: nil)
+        } catch {
+            return Result(jobID: work.jobID, epoch: work.epoch.epoch, controller: work.controller,
+                          state: Autowu_V1_JobState(), failure: "\(error)")
+        }
+    }
+}

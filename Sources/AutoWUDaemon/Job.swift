@@ -1,0 +1,127 @@
+import AutoWU
+import AutoWUProtocol
+import Foundation
+
+/// One registered job as the daemon's I/O thread holds it. Only the I/O thread touches a `Job`; a test
+/// works on a copy of the controller and hands the result back (see `EpochTest`).
+final class Job {
+    let id: String
+    let parameters: JobParameters
+    /// The normalised wire spec: a re-registration must match it.
+    let spec: Autowu_V1_JobSpec
+    let tokenHash: String
+    /// The controller after the last completed test.
+    private(set) var controller: WarmupController
+    private(set) var state: Autowu_V1_JobState
+    var aggregator: LossAggregator
+    /// Closed epochs waiting for their test, oldest first.
+    var closedEpochs: [ClosedEpoch] = []
+    var testInFlight = false
+    /// Snapshot requests waiting for a verdict.
+    var waiters: [Waiter] = []
+    /// When the first open epoch must be closed even if incomplete (a snapshot is waiting for it).
+    var closeDeadline: DispatchTime?
+    var lastActivity: Date
+    /// The job's own serial queue: its tests run in order, one at a time.
+    let queue: DispatchQueue
+
+    struct ClosedEpoch: Sendable {
+        var epoch: Int
+        var losses: [Double]
+        var missing: Int
+    }
+
+    struct Waiter {
+        var peer: [UInt8]
+        var requestID: UInt64
+        var epoch: Int
+        var deadline: DispatchTime
+    }
+
+    init(id: String, parameters: JobParameters, spec: Autowu_V1_JobSpec, tokenHash: String,
+         controller: WarmupController, state: Autowu_V1_JobState, target: DispatchQueue) {
+        self.id = id
+        self.parameters = parameters
+        self.spec = spec
+        self.tokenHash = tokenHash
+        self.controller = controller
+        self.state = state
+        self.aggregator = LossAggregator(
+            stepsPerEpoch: parameters.configuration.stepsPerEpoch,
+            ranks: parameters.reporting == .rankZero ? 1 : parameters.worldSize,
+            decisionDelaySteps: parameters.configuration.decisionDelaySteps,
+            firstOpenEpoch: controller.epochsCompleted)
+        self.lastActivity = Date()
+        self.queue = DispatchQueue(label: "autowu.job.\(id)", target: target)
+    }
+
+    var isWarmingUp: Bool { controller.isWarmingUp }
+    var decidedThroughEpoch: Int { controller.epochsCompleted - 1 }
+
+    /// The latest epoch a snapshot can usefully wait for: later ones are never tested.
+    var lastTestedEpoch: Int {
+        let c = parameters.configuration
+        return (controller.warmup.warmupSteps - 1 - c.decisionDelaySteps) / c.stepsPerEpoch - 1
+    }
+
+    /// Whether a snapshot waiting for `epoch` can be answered now.
+    func satisfies(epoch: Int) -> Bool {
+        !isWarmingUp || epoch <= decidedThroughEpoch || epoch > lastTestedEpoch
+    }
+
+    /// Moves complete epochs (or, with `force`, the first open one) to the test queue, in order.
+    func closeReadyEpochs(force: Bool = false) {
+        guard isWarmingUp else { return }
+        var forced = force
+        while aggregator.firstOpenEpoch <= lastTestedEpoch, aggregator.isFirstOpenEpochComplete || forced {
+            let epoch = aggregator.firstOpenEpoch
+            let (losses, missing) = aggregator.closeFirstOpenEpoch()
+            closedEpochs.append(ClosedEpoch(epoch: epoch, losses: losses, missing: missing))
+            forced = false
+            closeDeadline = nil
+        }
+    }
+
+    /// Installs a finished test's controller and state (in epoch order; the I/O thread runs one at a time).
+    func install(_ result: EpochTest.Result) {
+        controller = result.controller
+        state = result.state
+        if !controller.isWarmingUp {
+            closedEpochs.removeAll()
+            closeDeadline = nil
+        }
+    }
+
+    func markExpired() -> Autowu_V1_JobState {
+        state.version += 1
+        state.phase = .expired
+        return state
+    }
+
+    func noteSteps(upTo step: Int) {
+        if UInt64(step + 1) > state.stepsSeen { state.stepsSeen = UInt64(step + 1) }
+        lastActivity = Date()
+    }
+}
+
+/// Builds the wire state of a job from its controller: the single place that turns the core's view into
+/// what ranks see.
+enum JobStateBuilder {
+    static func state(jobID: String, spec: Autowu_V1_JobSpec, controller: WarmupController, version: UInt64,
+                      stepsSeen: UInt64, lastVerdict: Autowu_V1_Verdict?) -> Autowu_V1_JobState {
+        let c = controller.configuration
+        let plan = RankPlan(schedule: controller.plan, stepsPerEpoch: c.stepsPerEpoch,
+                            decisionDelaySteps: c.decisionDelaySteps, warmupSteps: controller.warmup.warmupSteps,
+                            decidedThroughEpoch: controller.epochsCompleted - 1, isFinal: !controller.isWarmingUp)
+        return .with {
+            $0.jobID = jobID
+            $0.version = version
+            $0.spec = spec
+            $0.plan = plan.wire
+            $0.phase = controller.isWarmingUp ? .warmup : .decay
+            if let lastVerdict { $0.lastVerdict = lastVerdict }
+            if let decision = controller.decision { $0.decision = decision.wire }
+            $0.stepsSeen = stepsSeen
+        }
+    }
+}

@@ -1,0 +1,25 @@
+import CSodium
+import Foundation
+
+/// Job tokens are stored and compared as BLAKE2b-256 digests (libsodium, which libzmq already uses for
+/// CURVE), compared in constant time so that a wrong guess learns nothing from the timing.
+enum TokenHash {
+    private static let ready: Bool = sodium_init() >= 0
+
+    /// Hex digest of `token`; "" for the empty token (a job without a token).
+    static func digest(_ token: String) -> String {
+        guard !token.isEmpty else { return "" }
+        precondition(ready, "libsodium failed to initialise")
+        var out = [UInt8](repeating: 0, count: 32)
+        let bytes = Array(token.utf8)
+        _ = crypto_generichash(&out, out.count, bytes, UInt64(bytes.count), nil, 0)
+        return out.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Whether `token` matches the stored digest.
+    static func matches(_ token: String, digest stored: String) -> Bool {
+        let candidate = Array(digest(token).utf8), expected = Array(stored.utf8)
+        guard candidate.count == expected.count else { return false }
+        return candidate.isEmpty || sodium_memcmp(candidate, expected, candidate.count) == 0
+    }
+}

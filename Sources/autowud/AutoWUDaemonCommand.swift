@@ -1,0 +1,91 @@
+import ArgumentParser
+import AutoWUDaemon
+import Foundation
+import Logging
+import ServiceLifecycle
+
+@main
+struct AutoWUDaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "autowud",
+        abstract: "The AutoWU daemon: decides, per training job, when the learning-rate warmup ends.",
+        discussion: """
+            Training ranks report their losses on the ingest socket (SUB), register jobs and fetch plans on the \
+            control socket (ROUTER), and receive plan updates on the events socket (PUB, one topic per job). \
+            The protocol is protocol/SPEC.md. State lives in an SQLite database under --data-dir; after a \
+            crash or restart every live job is reloaded. SIGTERM or SIGINT stops it cleanly.
+            """)
+
+    @Option(help: "Control endpoint (ROUTER). Use tcp://HOST:* to pick a free port.")
+    var control = "tcp://127.0.0.1:7740"
+
+    @Option(help: "Ingest endpoint (SUB) for loss reports.")
+    var ingest = "tcp://127.0.0.1:7741"
+
+    @Option(help: "Events endpoint (PUB) for plan updates.")
+    var events = "tcp://127.0.0.1:7742"
+
+    @Option(help: "Directory of the SQLite store (created if missing).")
+    var dataDir = Self.defaultDataDirectory
+
+    @Option(help: "Tests running at once across all jobs (default: the number of cores).")
+    var workers = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Milliseconds a waiting rank lets an incomplete epoch stay open before it is closed as it is.")
+    var closeTimeoutMs = 5_000
+
+    @Option(help: "Hours an idle job is kept for inspection before it expires.")
+    var retentionHours = 24.0
+
+    @Option(help: "File holding this daemon's CURVE secret key (Z85, 40 characters): encrypts and authenticates every socket.")
+    var curveSecretKeyFile: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    static var defaultDataDirectory: String {
+        let base = ProcessInfo.processInfo.environment["XDG_STATE_HOME"]
+            ?? (NSHomeDirectory() + "/.local/state")
+        return base + "/autowu"
+    }
+
+    func validate() throws {
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        guard closeTimeoutMs >= 1 else { throw ValidationError("--close-timeout-ms must be at least 1") }
+        guard retentionHours > 0 else { throw ValidationError("--retention-hours must be positive") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "autowud")
+        var configuration = DaemonConfiguration(dataDirectory: dataDir, testWorkers: workers)
+        configuration.controlEndpoint = control
+        configuration.ingestEndpoint = ingest
+        configuration.eventsEndpoint = events
+        configuration.closeTimeoutMilliseconds = closeTimeoutMs
+        configuration.retentionSeconds = retentionHours * 3600
+        if let file = curveSecretKeyFile {
+            guard let key = try? String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+                  key.count == 40 else {
+                throw ValidationError("\(file) must hold a 40-character Z85 CURVE secret key")
+            }
+            configuration.curveSecretKey = key
+        }
+        let service = try DaemonService(configuration: configuration, logger: logger) { control, ingest, events in
+            // One line on stdout, flushed at once, that scripts and tests wait for.
+            print("autowud ready control=\(control) ingest=\(ingest) events=\(events)")
+            fflush(stdout)
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}

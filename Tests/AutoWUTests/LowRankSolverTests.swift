@@ -1,0 +1,507 @@
+import Foundation
+import Testing
+@testable import AutoWU
+
+/// The fast solver against the exact one: same losses, posteriors, votes and decisions.
+@Suite struct LowRankSolverTests {
+    let settings = MinimumTestSettings()
+
+    // MARK: The features
+
+    @Test func theFeaturesReproduceTheKernelToMachinePrecision() throws {
+        let basis = try #require(KernelFeatures.shared(lengthscale: 0.2, tolerance: LowRankSolver.defaultTolerance))
+        #expect(basis.rank == 21)
+        #expect(basis.residual < LowRankSolver.defaultTolerance)
+        // Off the reference grid too: the data sit at j / N for any N, the grid at j / 499.
+        var random = LowRankRandom(seed: 1)
+        let x = (0..<400).map { _ in random.uniform() } + [0, 1, 1.0 / 3, 998.0 / 999, 1.0 / 499]
+        let phi = basis.features(at: x)
+        let r = basis.rank
+        var worst = 0.0
+        for a in x.indices {
+            for b in x.indices {
+                var dot = 0.0
+                for i in 0..<r { dot += phi[a * r + i] * phi[b * r + i] }
+                let exact = SquaredExponentialKernel(lengthscale: 0.2, outputscale: 1).correlation(x[a], x[b])
+                worst = max(worst, abs(exact - dot))
+            }
+        }
+        #expect(worst < 1e-14, "largest |k(x, x') - phi(x).phi(x')| = \(worst)")
+    }
+
+    @Test func theRankFollowsTheToleranceAndTheLengthscale() throws {
+        let standard = try #require(KernelFeatures.shared(lengthscale: 0.2, tolerance: 1e-14))
+        let coarse = try #require(KernelFeatures.shared(lengthscale: 0.2, tolerance: 1e-6))
+        let shorter = try #require(KernelFeatures.shared(lengthscale: 0.1, tolerance: 1e-14))
+        #expect(coarse.rank < standard.rank && standard.rank < shorter.rank)
+        #expect(coarse.residual < 1e-6 && shorter.residual < 1e-14)
+        // Unreachable: below the rounding floor, or too many features to pay off. The solver then is dense.
+        #expect(KernelFeatures.shared(lengthscale: 0.2, tolerance: 1e-20) == nil)
+        #expect(KernelFeatures.shared(lengthscale: 0.01, tolerance: 1e-14) == nil)
+    }
+
+    @Test func aLengthscaleTooShortForFeaturesFallsBackToTheDenseSolver() {
+        let x = (0..<30).map { Double($0) / 30 }, y = x.map { sin(9 * $0) }
+        let model = Self.model(theta: 0.1, outputscale: 0.8, noise: 0.01, lengthscale: 0.01)
+        let fast = LowRankSolver().marginalLogLikelihood(inputs: x, targets: y, lengthscale: 0.01).lossAndGradient(model)
+        let exact = DenseCholeskySolver().marginalLogLikelihood(inputs: x, targets: y, lengthscale: 0.01).lossAndGradient(model)
+        #expect(fast.loss == exact.loss && fast.gradient == exact.gradient)
+        let grid = settings.grid
+        #expect(LowRankSolver().posterior(inputs: x, targets: y, model: model, grid: grid)
+                    == DenseCholeskySolver().posterior(inputs: x, targets: y, model: model, grid: grid))
+    }
+
+    // MARK: The pieces
+
+    /// Random data sets on j / N and hyper-parameters far beyond what the fit reaches.
+    @Test func theMarginalLikelihoodAndItsGradientAgree() {
+        var random = LowRankRandom(seed: 2)
+        var report = LowRankAgreement.Worst()
+        for index in 0..<400 {
+            let (x, y) = random.dataSet(maximumCount: 100)
+            let model = random.model(around: y)
+            let problems = LowRankAgreement.likelihood(inputs: x, targets: y, model: model, worst: &report)
+            #expect(problems.isEmpty, "data set \(index): \(problems)")
+        }
+        print("LowRank likelihood, largest differences: \(report)")
+    }
+
+    @Test func thePosteriorsVoteAlike() {
+        var random = LowRankRandom(seed: 3)
+        var report = LowRankAgreement.Worst()
+        for index in 0..<300 {
+            let (x, y) = random.dataSet(maximumCount: 500)
+            let model = random.model(around: y)
+            let problems = LowRankAgreement.posterior(inputs: x, targets: y, model: model, settings: settings, worst: &report)
+            #expect(problems.isEmpty, "data set \(index): \(problems)")
+        }
+        print("LowRank posterior, largest differences: \(report)")
+    }
+
+    /// The comparisons have teeth: a solver with too few features (tolerance 1e-6, r = 11) is caught.
+    @Test func theComparisonCatchesACoarseSolver() {
+        var random = LowRankRandom(seed: 4)
+        var caught = 0
+        var report = LowRankAgreement.Worst()
+        for _ in 0..<20 {
+            let (x, y) = random.dataSet(maximumCount: 100)
+            let model = random.model(around: y)
+            let problems = LowRankAgreement.likelihood(inputs: x, targets: y, model: model, worst: &report,
+                                                       solver: LowRankSolver(tolerance: 1e-6))
+            if !problems.isEmpty { caught += 1 }
+        }
+        #expect(caught >= 15, "only \(caught) of 20 data sets flagged")
+    }
+
+    // MARK: Whole tests and replays
+
+    /// >= 1,000 random traces, each replayed through a `WarmupController` with both solvers: every epoch's
+    /// test (fit, posteriors, P_min, votes) and every decision must agree. Real settings throughout; the
+    /// traces are short so that the exact solver stays cheap. Ten chunks so that they run in parallel.
+    @Test(arguments: 0..<10)
+    func randomTracesReplayAlike(chunk: Int) throws {
+        for seed in UInt64(chunk * 100) ..< UInt64(chunk * 100 + 100) {
+            let problems = try LowRankAgreement.replay(LowRankRandom.trace(seed: seed))
+            #expect(problems.isEmpty, "trace seed \(seed): \(problems)")
+        }
+    }
+
+    @Test(arguments: [0.0, 0.1, -3.7, 1e6, 1e-9, 2.5e-300])
+    func constantLossesTestAlike(value: Double) {
+        for count in [1, 2, 7, 50, 160] {
+            let problems = LowRankAgreement.minimumTest(Array(repeating: value, count: count), settings: settings)
+            #expect(problems.isEmpty, "\(count) losses of \(value): \(problems)")
+        }
+    }
+
+    @Test func aSingleFinitePointTestsAlike() {
+        for (count, index) in [(1, 0), (40, 0), (40, 17), (40, 39), (900, 450)] {
+            var losses = Array(repeating: Double.nan, count: count)
+            for i in losses.indices where i % 3 == 1 { losses[i] = i % 2 == 0 ? .infinity : -.infinity }
+            losses[index] = 2.3
+            let problems = LowRankAgreement.minimumTest(losses, settings: settings)
+            #expect(problems.isEmpty, "one finite loss at \(index) of \(count): \(problems)")
+        }
+    }
+
+    @Test(arguments: [1e-9, 1e-3, 1.0, 1e6])
+    func extremeMagnitudesTestAlike(magnitude: Double) {
+        var random = LowRankRandom(seed: 5)
+        for shape in 0..<6 {
+            let count = [30, 80, 150][shape % 3]
+            let losses = (0..<count).map { j -> Double in
+                let x = Double(j) / Double(count)
+                let curve = shape < 3 ? 3 * (x - 0.6) * (x - 0.6) : 2 - 1.5 * x
+                return magnitude * (curve + 0.05 * random.normal())
+            }
+            let problems = LowRankAgreement.minimumTest(losses, settings: settings)
+            #expect(problems.isEmpty, "magnitude \(magnitude), shape \(shape): \(problems)")
+        }
+    }
+
+    /// Noise 1e4 times the signal (the GP sees pure noise) and 1e-6 times it (it interpolates).
+    @Test(arguments: [1e4, 1e-6])
+    func noiseFarFromTheSignalTestsAlike(noiseToSignal: Double) {
+        var random = LowRankRandom(seed: 6)
+        for count in [20, 90, 300] {
+            let losses = (0..<count).map { j -> Double in
+                let x = Double(j) / Double(count)
+                return 1 + 0.1 * (x - 0.7) * (x - 0.7) + 0.1 * noiseToSignal * random.normal()
+            }
+            let problems = LowRankAgreement.minimumTest(losses, settings: settings)
+            #expect(problems.isEmpty, "\(count) losses, noise / signal \(noiseToSignal): \(problems)")
+        }
+    }
+
+    /// More points than the subsets hold (100 for the fit, 500 per posterior), so the sampler really draws.
+    @Test func longTracesTestAlike() throws {
+        var random = LowRankRandom(seed: 7)
+        for count in [700, 2500] {
+            let losses = (0..<count).map { j -> Double in
+                let x = Double(j) / Double(count)
+                return 2 * (x - 0.8) * (x - 0.8) + 0.03 * random.normal()
+            }
+            let problems = LowRankAgreement.minimumTest(losses, settings: settings)
+            #expect(problems.isEmpty, "\(count) losses: \(problems)")
+        }
+    }
+
+    @Test func theFastSolverIsSelectableByName() throws {
+        #expect(SolverKind(rawValue: "fast") == .fast && SolverKind.allCases.contains(.exact))
+        var configuration = AutoWUConfiguration(stepsPerEpoch: 10, totalSteps: 400)
+        configuration.patience = 1
+        var byName = try WarmupController(configuration: configuration)
+        var byValue = try WarmupController(configuration: configuration)
+        var random = LowRankRandom(seed: 8)
+        for epoch in 0..<6 {
+            let losses = (0..<10).map { j -> Double in
+                let x = Double(epoch * 10 + j) / 60
+                return (x - 0.5) * (x - 0.5) + 0.01 * random.normal()
+            }
+            guard byName.isWarmingUp else { break }
+            #expect(try byName.endEpoch(losses, solver: .fast) == byValue.endEpoch(losses, solver: LowRankSolver()))
+        }
+        #expect(byName == byValue)
+    }
+
+    // MARK: Speed
+
+    /// `AUTOWU_BENCHMARK=1 swift test -c release -Xswiftc -enable-testing --filter LowRankSolverTests/speed`
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["AUTOWU_BENCHMARK"] != nil))
+    func speed() {
+        var random = LowRankRandom(seed: 9)
+        for count in [100, 600, 2500, 10_000] {
+            let losses = (0..<count).map { j -> Double in
+                let x = Double(j) / Double(count)
+                return 2 * (x - 0.8) * (x - 0.8) + 0.03 * random.normal()
+            }
+            let fast = LowRankAgreement.medianSeconds(losses, solver: LowRankSolver(), repetitions: 41)
+            let exact = LowRankAgreement.medianSeconds(losses, solver: DenseCholeskySolver(), repetitions: 5)
+            print(String(format: "LowRank speed, N = %5d: fast %.3f ms, exact %.2f ms per test (%.0fx)",
+                         count, fast * 1e3, exact * 1e3, exact / fast))
+        }
+    }
+
+    static func model(theta: Double, outputscale: Double, noise: Double, lengthscale: Double = 0.2) -> GaussianProcessModel {
+        GaussianProcessModel(mean: ConstantMean(constant: theta),
+                             kernel: SquaredExponentialKernel(lengthscale: lengthscale, outputscale: outputscale),
+                             likelihood: GaussianLikelihood(noise: noise))
+    }
+}
+
+/// The comparisons: each returns what differs beyond its tolerance (empty: the solvers agree).
+enum LowRankAgreement {
+    /// The loss is a sum of O(1) terms (log(2 pi) / 2 alone is 0.92) that can cancel to ~0; the exact solver
+    /// itself is then only accurate relative to the terms (checked against 50-digit arithmetic: both
+    /// solvers were off by ~1e-9 of a loss of 0.009). So: relative to max(|loss|, its terms' scale).
+    static let lossTolerance = 1e-9
+    /// Each gradient component is a difference of terms (e.g. tr(K^-1 R) - alpha' R alpha) that vanishes at
+    /// the optimum; relative to the terms, for the same reason.
+    static let gradientTolerance = 1e-8
+    static let pMinTolerance = 1e-6
+
+    /// |a - b| relative to the larger of |b| and `scale`; 0 when both are exactly 0.
+    static func relative(_ a: Double, _ b: Double, scale: Double) -> Double {
+        a == b ? 0 : abs(a - b) / max(abs(b), scale)
+    }
+
+    struct Worst: CustomStringConvertible {
+        var loss = 0.0, plainLoss = 0.0, gradient = [0.0, 0.0, 0.0], pMin = 0.0, argminSteps = 0
+        var description: String {
+            "loss \(loss) of its scale (\(plainLoss) of itself), gradient \(gradient) of their scales, "
+                + "P_min \(pMin), argmin \(argminSteps) grid steps"
+        }
+    }
+
+    static func likelihood(inputs x: [Double], targets y: [Double], model: GaussianProcessModel, worst: inout Worst,
+                           solver: LowRankSolver = LowRankSolver()) -> [String] {
+        let fastObjective = solver.marginalLogLikelihood(inputs: x, targets: y, lengthscale: model.kernel.lengthscale)
+        let fast = fastObjective.lossAndGradient(model)
+        let exact = DenseCholeskySolver().marginalLogLikelihood(inputs: x, targets: y, lengthscale: model.kernel.lengthscale)
+            .lossAndGradient(model)
+        let scales = LowRankSolver().marginalLogLikelihood(inputs: x, targets: y, lengthscale: model.kernel.lengthscale)
+            .termScales(model)
+        var problems: [String] = []
+        let lossDifference = relative(fast.loss, exact.loss, scale: scales.loss)
+        worst.loss = max(worst.loss, lossDifference)
+        worst.plainLoss = max(worst.plainLoss, abs(fast.loss - exact.loss) / abs(exact.loss))
+        if !(lossDifference <= lossTolerance) { problems.append("loss \(fast.loss) vs exact \(exact.loss)") }
+        let f = [fast.gradient.constant, fast.gradient.outputscale, fast.gradient.noise]
+        let e = [exact.gradient.constant, exact.gradient.outputscale, exact.gradient.noise]
+        let s = [scales.constant, scales.outputscale, scales.noise]
+        for i in 0..<3 {
+            let difference = relative(f[i], e[i], scale: s[i])
+            if difference > 1e-8 { try? "\(x)\n\(y)\n\([model.mean.constant, model.kernel.outputscale, model.likelihood.noise, exact.loss, fast.loss, e[0], f[0], e[1], f[1], e[2], f[2]])".write(toFile: "/tmp/proto/case\(i).txt", atomically: true, encoding: .utf8) }
+            worst.gradient[i] = max(worst.gradient[i], difference)
+            if !(difference <= gradientTolerance) { problems.append("gradient[\(i)] \(f[i]) vs exact \(e[i])") }
+        }
+        return problems
+    }
+
+    static func posterior(inputs x: [Double], targets y: [Double], model: GaussianProcessModel,
+                          settings: MinimumTestSettings, worst: inout Worst) -> [String] {
+        let grid = settings.grid
+        let fast = LowRankSolver().posterior(inputs: x, targets: y, model: model, grid: grid)
+        let exact = DenseCholeskySolver().posterior(inputs: x, targets: y, model: model, grid: grid)
+        let a = MinimumTest<LowRankSolver>.minimumEvidence(fast, grid: grid, jitter: settings.differenceJitter)
+        let b = MinimumTest<LowRankSolver>.minimumEvidence(exact, grid: grid, jitter: settings.differenceJitter)
+        return evidence(fast: [a.pMin], exact: [b.pMin], fastArgmin: [a.argminX], exactArgmin: [b.argminX],
+                        settings: settings, worst: &worst)
+    }
+
+    static func evidence(fast: [Double], exact: [Double], fastArgmin: [Double], exactArgmin: [Double],
+                         settings: MinimumTestSettings, worst: inout Worst) -> [String] {
+        var problems: [String] = []
+        let spacing = 1 / Double(settings.gridSize - 1)
+        guard fast.count == exact.count, fastArgmin.count == exactArgmin.count else { return ["counts differ"] }
+        for i in fast.indices {
+            let difference = abs(fast[i] - exact[i])
+            worst.pMin = max(worst.pMin, difference)
+            if !(difference <= pMinTolerance) { problems.append("P_min[\(i)] \(fast[i]) vs exact \(exact[i])") }
+            if (fast[i] > settings.confidence) != (exact[i] > settings.confidence) { problems.append("vote \(i) differs") }
+        }
+        for i in fastArgmin.indices {
+            let steps = Int((abs(fastArgmin[i] - exactArgmin[i]) / spacing).rounded())
+            worst.argminSteps = max(worst.argminSteps, steps)
+            if steps > 1 { problems.append("argmin[\(i)] \(fastArgmin[i]) vs exact \(exactArgmin[i])") }
+        }
+        return problems
+    }
+
+    /// Two results of `MinimumTest.run` on the same losses.
+    static func result(_ fast: MinimumTestResult, _ exact: MinimumTestResult, settings: MinimumTestSettings) -> [String] {
+        var worst = Worst()
+        var problems = evidence(fast: fast.pMin, exact: exact.pMin, fastArgmin: fast.argminX, exactArgmin: exact.argminX,
+                                settings: settings, worst: &worst)
+        if fast.votes != exact.votes || fast.positive != exact.positive { problems.append("votes \(fast.votes) vs exact \(exact.votes)") }
+        if fast.finitePoints != exact.finitePoints { problems.append("finite points differ") }
+        switch (fast.model, exact.model) {
+        case (nil, nil): break
+        case let (a?, b?):
+            // 100 Adam steps from the same start: the fitted values differ by the gradients' rounding only.
+            let pairs = [(a.mean.constant, b.mean.constant), (a.kernel.outputscale, b.kernel.outputscale),
+                         (a.likelihood.noise, b.likelihood.noise)]
+            for (u, v) in pairs where !(abs(u - v) <= 1e-7 * max(abs(v), 1e-3 * (abs(b.mean.constant) + 1))) {
+                problems.append("fitted \(a) vs exact \(b)")
+                break
+            }
+        default: problems.append("only one fitted")
+        }
+        if fast.fitLoss.count != exact.fitLoss.count
+            || zip(fast.fitLoss, exact.fitLoss).contains(where: { !(abs($0 - $1) <= 1e-8 * max(abs($1), 1)) }) {
+            problems.append("fit loss \(fast.fitLoss) vs exact \(exact.fitLoss)")
+        }
+        return problems
+    }
+
+    /// One `MinimumTest.run` from the controller's initial fit state, with both solvers.
+    static func minimumTest(_ losses: [Double], settings: MinimumTestSettings, seed: UInt64 = 0) -> [String] {
+        func run<Solver: GaussianProcessSolver>(_ solver: Solver) -> MinimumTestResult {
+            var fit = HyperparameterFit(
+                parameters: RawHyperparameters(constant: 0, initialNoise: settings.initialNoise, noiseFloor: settings.noiseFloor),
+                optimizer: AdamOptimizer(dimension: 3, learningRate: settings.fitLearningRate))
+            var sampler = SubsetSampler(seed: seed)
+            return MinimumTest(settings: settings, solver: solver).run(losses: losses, fit: &fit, sampler: &sampler)
+        }
+        return result(run(LowRankSolver()), run(DenseCholeskySolver()), settings: settings)
+    }
+
+    /// A whole replay, epoch by epoch, with both solvers.
+    static func replay(_ trace: (configuration: AutoWUConfiguration, epochs: [[Double]])) throws -> [String] {
+        var fast = try WarmupController(configuration: trace.configuration)
+        var exact = try WarmupController(configuration: trace.configuration)
+        let spacing = 1 / Double(trace.configuration.test.gridSize - 1)
+        for (index, epoch) in trace.epochs.enumerated() where exact.isWarmingUp {
+            let a = try fast.endEpoch(epoch, solver: LowRankSolver())
+            let b = try exact.endEpoch(epoch, solver: DenseCholeskySolver())
+            var problems: [String] = []
+            if a.epoch != b.epoch || a.step != b.step || a.learningRate != b.learningRate || a.streak != b.streak
+                || a.diverged != b.diverged {
+                problems.append("verdict \(a) vs exact \(b)")
+            }
+            switch (a.check, b.check) {
+            case (nil, nil): break
+            case let (u?, v?): problems += result(u, v, settings: trace.configuration.test)
+            default: problems.append("only one tested")
+            }
+            switch (a.decision, b.decision) {
+            case (nil, nil): break
+            case let (u?, v?):
+                // t* = t * mean argmin: each argmin may sit one grid point away, so t* by t / 499 at most.
+                if u.reason != v.reason || u.epoch != v.epoch || u.step != v.step
+                    || !(abs(u.minimumStep - v.minimumStep) <= Double(b.step) * spacing * (1 + 1e-9)) {
+                    problems.append("decision \(u) vs exact \(v)")
+                }
+            default: problems.append("decision \(String(describing: a.decision)) vs exact \(String(describing: b.decision))")
+            }
+            if !problems.isEmpty { return ["epoch \(index): "] + problems }
+        }
+        return fast.isWarmingUp == exact.isWarmingUp ? [] : ["one switched, the other did not"]
+    }
+
+    static func medianSeconds<Solver: GaussianProcessSolver>(_ losses: [Double], solver: Solver, repetitions: Int) -> Double {
+        let settings = MinimumTestSettings()
+        let test = MinimumTest(settings: settings, solver: solver)
+        var times: [Double] = []
+        for repetition in 0..<repetitions {
+            var fit = HyperparameterFit(
+                parameters: RawHyperparameters(constant: 0, initialNoise: settings.initialNoise, noiseFloor: settings.noiseFloor),
+                optimizer: AdamOptimizer(dimension: 3, learningRate: settings.fitLearningRate))
+            var sampler = SubsetSampler(seed: UInt64(repetition))
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = test.run(losses: losses, fit: &fit, sampler: &sampler)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+        }
+        return times.sorted()[times.count / 2]
+    }
+}
+
+extension LowRankMarginalLogLikelihood {
+    /// The magnitudes of the terms whose sums are the loss and its gradient (K^-1's spectral form), as the
+    /// yardstick for "relative" where those sums cancel.
+    func termScales(_ model: GaussianProcessModel) -> (loss: Double, constant: Double, outputscale: Double, noise: Double) {
+        let s = model.kernel.outputscale, noise = model.likelihood.noise, shift = model.mean.constant - reference
+        var quadratic = 0.0, logs = 0.0, alphaSum = 0.0, alphaNorm = 0.0, traceInverse = 0.0, traceR = 0.0, alphaR = 0.0
+        for i in eigenvalues.indices {
+            let e = s * eigenvalues[i] + noise
+            let a = targetCoordinates[i] - shift * onesCoordinates[i]
+            quadratic += a * a / e
+            logs += abs(log(e))
+            alphaSum += abs(onesCoordinates[i] * a / e)
+            alphaNorm += a * a / (e * e)
+            traceInverse += 1 / e
+            traceR += eigenvalues[i] / e
+            alphaR += eigenvalues[i] * a * a / (e * e)
+        }
+        for j in targetRemainder.indices {
+            let p = targetRemainder[j] - shift * onesRemainder[j]
+            quadratic += p * p / noise
+            alphaSum += abs(onesRemainder[j] * p / noise)
+            alphaNorm += p * p / (noise * noise)
+        }
+        let rest = Double(targetRemainder.count)
+        logs += rest * abs(log(noise))
+        traceInverse += rest / noise
+        let n = Double(count)
+        return ((0.5 * quadratic + 0.5 * logs + 0.5 * n * log(2 * Double.pi)) / n, alphaSum / n,
+                0.5 * (traceR + alphaR) / n, 0.5 * (traceInverse + alphaNorm) / n)
+    }
+}
+
+/// Seeded randomness for the tests (SplitMix64, as the controller's sampler).
+struct LowRankRandom {
+    var sampler: SubsetSampler
+    init(seed: UInt64) { sampler = SubsetSampler(seed: seed) }
+    mutating func uniform() -> Double { Double(sampler.next() >> 11) / Double(1 << 53) }
+    mutating func normal() -> Double {
+        let u = max(uniform(), 1e-300), v = uniform()
+        return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
+    }
+    mutating func integer(_ range: ClosedRange<Int>) -> Int { range.lowerBound + sampler.next(below: range.count) }
+    mutating func logUniform(_ low: Double, _ high: Double) -> Double { low * pow(high / low, uniform()) }
+
+    /// Up to `maximumCount` points j / N of a random N, with a smooth curve plus noise on them.
+    mutating func dataSet(maximumCount: Int) -> (x: [Double], y: [Double]) {
+        let total = integer(1...(3 * maximumCount))
+        let count = integer(1...min(total, maximumCount))
+        let subset = sampler.sortedSubset(of: Array(0..<total), size: count)
+        let x = subset.map { Double($0) / Double(total) }
+        let amplitude = logUniform(1e-2, 1e2), noise = logUniform(1e-3, 1e1) * amplitude
+        let offset = 10 * normal(), centre = uniform()
+        let y = x.map { offset + amplitude * ($0 - centre) * ($0 - centre) + noise * normal() }
+        return (x, y)
+    }
+
+    /// Hyper-parameters around the data's level, over a wider range than the fit reaches.
+    mutating func model(around y: [Double]) -> GaussianProcessModel {
+        let mean = y.reduce(0, +) / Double(y.count)
+        let spread = y.map { abs($0 - mean) }.max() ?? 1
+        return LowRankSolverTests.model(theta: mean + 0.3 * spread * normal(), outputscale: logUniform(1e-3, 1e2),
+                                        noise: 1e-4 + logUniform(1e-7, 1e1))
+    }
+
+    /// A random controller run: a U-shaped, falling or rising loss curve with noise, random magnitude and
+    /// offset, sometimes holes (NaN, inf) or a divergence at the end; 1 to 6 epochs of 1 to 15 steps.
+    static func trace(seed: UInt64) -> (configuration: AutoWUConfiguration, epochs: [[Double]]) {
+        var random = LowRankRandom(seed: seed &* 0x9E37_79B9 &+ 12345)
+        let stepsPerEpoch = random.integer(1...15), epochCount = random.integer(1...6)
+        let count = stepsPerEpoch * epochCount
+        // Mostly room for every test; sometimes the warmup limit falls inside the trace.
+        let totalSteps = random.uniform() < 0.85 ? 2 * count + 2 + random.integer(0...100) : random.integer(2...(2 * count + 2))
+        var configuration = AutoWUConfiguration(stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps)
+        configuration.patience = random.integer(1...3)
+        configuration.seed = UInt64(random.integer(0...1_000_000))
+        let magnitude = random.logUniform(1e-9, 1e6), offset = random.normal()
+        let noise = random.logUniform(1e-4, 3), centre = random.uniform() * 1.4 - 0.2
+        let shape = random.integer(0...2)
+        let holes = random.uniform() < 0.3 ? random.uniform() * 0.5 : 0
+        let diverges = random.uniform() < 0.1
+        var losses = (0..<count).map { j -> Double in
+            let x = Double(j) / Double(count)
+            let curve = [4 * (x - centre) * (x - centre), 2 - 2 * x, 2 * x][shape]
+            return magnitude * (offset + curve + noise * random.normal())
+        }
+        for j in losses.indices where random.uniform() < holes { losses[j] = random.uniform() < 0.5 ? .nan : .infinity }
+        if diverges {
+            for j in (count - stepsPerEpoch)..<count { losses[j] = 1e6 * abs(magnitude) * (1 + abs(offset)) }
+        }
+        let epochs = (0..<epochCount).map { Array(losses[($0 * stepsPerEpoch)..<(($0 + 1) * stepsPerEpoch)]) }
+        return (configuration, epochs)
+    }
+}
+
+struct ReversedDenseSolver: GaussianProcessSolver {
+    func marginalLogLikelihood(inputs: [Double], targets: [Double], lengthscale: Double) -> DenseMarginalLogLikelihood {
+        DenseCholeskySolver().marginalLogLikelihood(inputs: inputs.reversed(), targets: targets.reversed(), lengthscale: lengthscale)
+    }
+    func posterior(inputs: [Double], targets: [Double], model: GaussianProcessModel, grid: [Double]) -> GridPosterior {
+        DenseCholeskySolver().posterior(inputs: inputs.reversed(), targets: targets.reversed(), model: model, grid: grid)
+    }
+}
+
+@Suite struct LowRankSensitivityProbe {
+    @Test func probe() throws {
+        var fastWorse = 0
+        for seed: UInt64 in 0..<100 {
+            let trace = LowRankRandom.trace(seed: seed)
+            var a = try WarmupController(configuration: trace.configuration)
+            var b = try WarmupController(configuration: trace.configuration)
+            var c = try WarmupController(configuration: trace.configuration)
+            var dr = 0.0, df = 0.0, ta = 0.0, tr = 0.0, tf = 0.0
+            for e in trace.epochs where a.isWarmingUp && b.isWarmingUp && c.isWarmingUp {
+                let va = try a.endEpoch(e, solver: DenseCholeskySolver())
+                let vb = try b.endEpoch(e, solver: ReversedDenseSolver())
+                let vc = try c.endEpoch(e, solver: LowRankSolver())
+                guard let pa = va.check?.pMin, let pb = vb.check?.pMin, let pc = vc.check?.pMin else { continue }
+                dr = max(dr, zip(pa, pb).map { abs($0 - $1) }.max()!)
+                df = max(df, zip(pa, pc).map { abs($0 - $1) }.max()!)
+                ta = a.fit.parameters.constant; tr = b.fit.parameters.constant; tf = c.fit.parameters.constant
+            }
+            if df > 1e-6 || dr > 1e-6 {
+                print("seed", seed, "P_min: reversed", dr, "fast", df, "theta", ta, tr, tf)
+                if df > 10 * dr { fastWorse += 1 }
+            }
+        }
+        print("fast worse", fastWorse)
+    }
+}
