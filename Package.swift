@@ -6,7 +6,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "AutoWU", targets: ["AutoWU"]),
+        .library(name: "AutoWUClient", targets: ["AutoWUClient"]),
         .executable(name: "autowu", targets: ["autowu"]),
+        .executable(name: "autowud", targets: ["autowud"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -18,6 +20,8 @@ let package = Package(
         // System libraries (Debian: libopenblas-dev liblapacke-dev, libzmq3-dev, libsqlite3-dev).
         .systemLibrary(name: "CLinAlg", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
         .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CSodium", providers: [.apt(["libsodium-dev"])]),
 
         // The pure core: schedules, Gaussian process, minimum test, warmup controller. Numbers only.
         .target(name: "AutoWU", dependencies: ["CLinAlg"]),
@@ -30,6 +34,28 @@ let package = Package(
 
         // Thin I/O edges: ZeroMQ sockets and the SQLite store.
         .target(name: "ZeroMQ", dependencies: ["CZMQ"]),
+        .target(name: "AutoWUStore", dependencies: ["CSQLite"]),
+        // Killed mid-write by the store's crash tests.
+        .executableTarget(name: "store-crash-writer", dependencies: ["AutoWUStore"]),
+
+        // The daemon: job registry, per-job test queues, store, sockets.
+        .target(
+            name: "AutoWUDaemon",
+            dependencies: [
+                "AutoWU", "AutoWUProtocol", "AutoWUStore", "ZeroMQ", "CSodium",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "autowud",
+            dependencies: [
+                "AutoWUDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
 
         // The rank side of the protocol.
         .target(name: "AutoWUClient", dependencies: ["AutoWU", "AutoWUProtocol", "ZeroMQ"]),
@@ -46,6 +72,7 @@ let package = Package(
 
         .testTarget(name: "AutoWUTests", dependencies: ["AutoWU", "AutoWUCommands"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "CZMQ"]),
+        .testTarget(name: "AutoWUStoreTests", dependencies: ["AutoWUStore", "store-crash-writer"]),
     ],
     swiftLanguageModes: [.v6]
 )

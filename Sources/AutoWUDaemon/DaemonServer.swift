@@ -268,8 +268,8 @@ final class DaemonServer {
                                           stepsSeen: 0, lastVerdict: nil)
         let tokenHash = TokenHash.digest(register.token)
         do {
-            try store.save(StoredJob(jobID: register.jobID, spec: Array(try spec.serializedBytes()), tokenHash: tokenHash,
-                                     controller: Array(try JSONEncoder().encode(controller)), state: Array(try state.serializedBytes()),
+            try store.save(StoredJob(jobID: register.jobID, spec: (try spec.serializedBytes() as [UInt8]), tokenHash: tokenHash,
+                                     controller: Array(try JSONEncoder().encode(controller)), state: (try state.serializedBytes() as [UInt8]),
                                      version: 1, phase: controller.isWarmingUp ? "warmup" : "decay",
                                      updatedAt: Date().timeIntervalSince1970))
         } catch {

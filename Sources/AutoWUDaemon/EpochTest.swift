@@ -41,10 +41,10 @@ enum EpochTest {
             let now = Date().timeIntervalSince1970
             try store.save(
                 StoredJob(jobID: work.jobID, spec: work.specBytes, tokenHash: work.tokenHash,
-                          controller: Array(try JSONEncoder().encode(controller)), state: Array(try state.serializedBytes()),
+                          controller: Array(try JSONEncoder().encode(controller)), state: (try state.serializedBytes() as [UInt8]),
                           version: Int64(state.version), phase: controller.isWarmingUp ? "warmup" : "decay", updatedAt: now),
                 verdict: StoredVerdict(jobID: work.jobID, epoch: Int64(work.epoch.epoch),
-                                       verdict: Array(try wireVerdict.serializedBytes()), recordedAt: now))
+                                       verdict: (try wireVerdict.serializedBytes() as [UInt8]), recordedAt: now))
             return Result(jobID: work.jobID, epoch: work.epoch.epoch, controller: controller, state: state, failure: nil)
         } catch {
             return Result(jobID: work.jobID, epoch: work.epoch.epoch, controller: work.controller,

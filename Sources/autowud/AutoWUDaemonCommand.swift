@@ -79,8 +79,8 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
         }
         let service = try DaemonService(configuration: configuration, logger: logger) { control, ingest, events in
             // One line on stdout, flushed at once, that scripts and tests wait for.
-            print("autowud ready control=\(control) ingest=\(ingest) events=\(events)")
-            fflush(stdout)
+            let line = "autowud ready control=\(control) ingest=\(ingest) events=\(events)\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
         }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],

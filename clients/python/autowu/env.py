@@ -1,0 +1,175 @@
+"""Who this process is: the job, its rank, the daemon's endpoints, from the environment.
+
+Precedence, highest first (``AUTOWU_*`` always wins):
+
+============  ===========================================================================================
+job id        ``AUTOWU_JOB``; ``slurm-<SLURM_JOB_ID>``; ``torchrun-<TORCHELASTIC_RUN_ID>`` (a run id of
+              ``none``, torchrun's default without ``--rdzv-id``, does not identify a job and is skipped)
+rank          ``AUTOWU_RANK``; ``RANK`` (torchrun); ``SLURM_PROCID``; else 0 when nothing says otherwise
+world size    ``AUTOWU_WORLD_SIZE``; ``WORLD_SIZE`` (torchrun); ``SLURM_NTASKS``; else 1
+local rank    ``LOCAL_RANK`` (torchrun); ``SLURM_LOCALID``; else None (informational)
+restarts      ``SLURM_RESTART_COUNT``; ``TORCHELASTIC_RESTART_COUNT``; else 0 (informational)
+endpoints     ``AUTOWU_CONTROL`` / ``AUTOWU_INGEST`` / ``AUTOWU_EVENTS`` each; else derived from
+              ``AUTOWU_ENDPOINT=tcp://HOST:PORT`` (PORT, PORT+1, PORT+2); else tcp://127.0.0.1:7740..7742
+token         ``AUTOWU_TOKEN`` (empty: none)
+CURVE         ``AUTOWU_SERVER_KEY`` (the daemon's public key, Z85, 40 characters); optionally the client's
+              own pair ``AUTOWU_CLIENT_PUBLIC_KEY`` / ``AUTOWU_CLIENT_SECRET_KEY`` (else an ephemeral pair)
+============  ===========================================================================================
+
+torchrun's ``RANK``/``WORLD_SIZE`` beat Slurm's ``SLURM_PROCID``/``SLURM_NTASKS`` because a torchrun launched
+by Slurm runs one Slurm task per node and several ranks per task: there ``SLURM_PROCID`` is the node's index.
+The job id prefers Slurm's because a requeued Slurm job keeps its id (and so its state on the daemon).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Optional, Tuple
+
+from .errors import JobIdentityError
+
+__all__ = [
+    "DEFAULT_CONTROL",
+    "DEFAULT_EVENTS",
+    "DEFAULT_INGEST",
+    "JobEnvironment",
+    "derive_endpoints",
+    "from_environ",
+    "is_valid_job_id",
+]
+
+DEFAULT_CONTROL = "tcp://127.0.0.1:7740"
+DEFAULT_INGEST = "tcp://127.0.0.1:7741"
+DEFAULT_EVENTS = "tcp://127.0.0.1:7742"
+
+_JOB_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}\Z")
+_MAX_WORLD = 65536
+
+
+def is_valid_job_id(job_id: str) -> bool:
+    """1 to 128 characters from A-Z a-z 0-9 . _ - : (SPEC section 2)."""
+    return isinstance(job_id, str) and _JOB_ID.match(job_id) is not None
+
+
+@dataclass(frozen=True)
+class JobEnvironment:
+    """The identity of one rank of one job and where its daemon is."""
+
+    job_id: str
+    rank: int = 0
+    world_size: int = 1
+    local_rank: Optional[int] = None
+    restart_count: int = 0
+    control: str = DEFAULT_CONTROL
+    ingest: str = DEFAULT_INGEST
+    events: str = DEFAULT_EVENTS
+    token: str = ""
+    server_key: Optional[str] = None
+    client_public_key: Optional[str] = field(default=None, repr=False)
+    client_secret_key: Optional[str] = field(default=None, repr=False)
+    #: Which variables the job id, rank and world size came from, for messages.
+    sources: Tuple[str, str, str] = ("argument", "default", "default")
+
+    def __post_init__(self) -> None:
+        if not is_valid_job_id(self.job_id):
+            raise JobIdentityError(
+                f"job id {self.job_id!r} (from {self.sources[0]}) is not 1 to 128 characters from "
+                "A-Z a-z 0-9 . _ - :")
+        if not 1 <= self.world_size <= _MAX_WORLD:
+            raise JobIdentityError(f"world size {self.world_size} (from {self.sources[2]}) is not in 1..{_MAX_WORLD}")
+        if not 0 <= self.rank < self.world_size:
+            raise JobIdentityError(
+                f"rank {self.rank} (from {self.sources[1]}) is not in 0..{self.world_size - 1} "
+                f"(world size from {self.sources[2]})")
+        if self.server_key is not None and len(self.server_key) != 40:
+            raise JobIdentityError("AUTOWU_SERVER_KEY must be the daemon's CURVE public key in Z85 (40 characters)")
+        if (self.client_public_key is None) != (self.client_secret_key is None):
+            raise JobIdentityError("set both AUTOWU_CLIENT_PUBLIC_KEY and AUTOWU_CLIENT_SECRET_KEY, or neither")
+
+    def with_overrides(self, **changes) -> "JobEnvironment":
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **changes) if changes else self
+
+
+def derive_endpoints(endpoint: str) -> Tuple[str, str, str]:
+    """``tcp://HOST:PORT`` -> (control on PORT, ingest on PORT+1, events on PORT+2)."""
+    m = re.fullmatch(r"(tcp://.+):(\d{1,5})", endpoint.strip())
+    if not m or not 0 < int(m.group(2)) <= 65533:
+        raise JobIdentityError(f"AUTOWU_ENDPOINT must look like tcp://HOST:PORT (PORT <= 65533), got {endpoint!r}")
+    base, port = m.group(1), int(m.group(2))
+    return f"{base}:{port}", f"{base}:{port + 1}", f"{base}:{port + 2}"
+
+
+def _int(env: Mapping[str, str], name: str) -> Optional[int]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return int(raw.strip(), 10)
+    except ValueError:
+        raise JobIdentityError(f"{name}={raw!r} is not an integer") from None
+
+
+def _first_int(env: Mapping[str, str], names: Tuple[str, ...]) -> Tuple[Optional[int], str]:
+    for name in names:
+        value = _int(env, name)
+        if value is not None:
+            return value, name
+    return None, "default"
+
+
+def from_environ(environ: Optional[Mapping[str, str]] = None, *, job_id: Optional[str] = None,
+                 rank: Optional[int] = None, world_size: Optional[int] = None) -> JobEnvironment:
+    """Read the job's identity from ``environ`` (default ``os.environ``); explicit arguments win over it.
+
+    Raises ``JobIdentityError`` (naming the variables it looked for) when nothing identifies the job, or when a
+    variable is malformed."""
+    env = os.environ if environ is None else environ
+
+    # ---- job id
+    job_source = "argument"
+    if job_id is None:
+        if env.get("AUTOWU_JOB"):
+            job_id, job_source = env["AUTOWU_JOB"], "AUTOWU_JOB"
+        elif env.get("SLURM_JOB_ID"):
+            job_id, job_source = f"slurm-{env['SLURM_JOB_ID']}", "SLURM_JOB_ID"
+        elif env.get("TORCHELASTIC_RUN_ID") and env["TORCHELASTIC_RUN_ID"] != "none":
+            job_id, job_source = f"torchrun-{env['TORCHELASTIC_RUN_ID']}", "TORCHELASTIC_RUN_ID"
+        else:
+            raise JobIdentityError(
+                "cannot tell which job this process belongs to: looked for AUTOWU_JOB, SLURM_JOB_ID and "
+                "TORCHELASTIC_RUN_ID (torchrun's 'none' does not count: pass --rdzv-id or use --standalone), "
+                "and none is set. Set AUTOWU_JOB=<id> (1 to 128 of A-Z a-z 0-9 . _ - :) or pass job_id=.")
+
+    # ---- rank and world size
+    rank_source = "argument"
+    if rank is None:
+        rank, rank_source = _first_int(env, ("AUTOWU_RANK", "RANK", "SLURM_PROCID"))
+        rank = 0 if rank is None else rank
+    world_source = "argument"
+    if world_size is None:
+        world_size, world_source = _first_int(env, ("AUTOWU_WORLD_SIZE", "WORLD_SIZE", "SLURM_NTASKS"))
+        world_size = 1 if world_size is None else world_size
+    local_rank, _ = _first_int(env, ("LOCAL_RANK", "SLURM_LOCALID"))
+    restarts, _ = _first_int(env, ("SLURM_RESTART_COUNT", "TORCHELASTIC_RESTART_COUNT"))
+
+    # ---- endpoints
+    control, ingest, events = DEFAULT_CONTROL, DEFAULT_INGEST, DEFAULT_EVENTS
+    if env.get("AUTOWU_ENDPOINT"):
+        control, ingest, events = derive_endpoints(env["AUTOWU_ENDPOINT"])
+    control = env.get("AUTOWU_CONTROL") or control
+    ingest = env.get("AUTOWU_INGEST") or ingest
+    events = env.get("AUTOWU_EVENTS") or events
+
+    return JobEnvironment(
+        job_id=job_id, rank=rank, world_size=world_size, local_rank=local_rank,
+        restart_count=0 if restarts is None else restarts,
+        control=control, ingest=ingest, events=events,
+        token=env.get("AUTOWU_TOKEN", ""),
+        server_key=env.get("AUTOWU_SERVER_KEY") or None,
+        client_public_key=env.get("AUTOWU_CLIENT_PUBLIC_KEY") or None,
+        client_secret_key=env.get("AUTOWU_CLIENT_SECRET_KEY") or None,
+        sources=(job_source, rank_source, world_source),
+    )

@@ -1,0 +1,40 @@
+"""Exceptions raised by the autowu client."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AutoWUError",
+    "JobIdentityError",
+    "PlanError",
+    "ProtocolError",
+    "WaitTimeout",
+]
+
+
+class AutoWUError(Exception):
+    """Base class of every error this package raises."""
+
+
+class JobIdentityError(AutoWUError, ValueError):
+    """The environment does not tell which job (or which rank) this process is, or tells it wrongly."""
+
+
+class PlanError(AutoWUError, ValueError):
+    """A plan received from the daemon (or built by hand) breaks the rules of SPEC section 6/7."""
+
+
+class ProtocolError(AutoWUError):
+    """The daemon answered with an error the client must not paper over (SPEC section 8): a bug or a
+    misconfiguration. ``code`` is the ``autowu.v1.ErrorCode`` number, ``code_name`` its name, ``message``
+    the daemon's message."""
+
+    def __init__(self, code: int, code_name: str, message: str) -> None:
+        super().__init__(f"{code_name}: {message}" if message else code_name)
+        self.code = code
+        self.code_name = code_name
+        self.message = message
+
+
+class WaitTimeout(AutoWUError, TimeoutError):
+    """The total wait bound ran out (SPEC section 8, FAIL): the daemon did not answer, or did not decide
+    the epoch a gate needs, in time. Training must not go on with a guessed learning rate."""
