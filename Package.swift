@@ -70,9 +70,17 @@ let package = Package(
         ),
         .executableTarget(name: "autowu", dependencies: ["AutoWUCommands"]),
 
+        // Real daemon processes for the integration tests.
+        .target(name: "AutoWUTestKit", dependencies: ["AutoWUClient"]),
+
         .testTarget(name: "AutoWUTests", dependencies: ["AutoWU", "AutoWUCommands"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "CZMQ"]),
         .testTarget(name: "AutoWUStoreTests", dependencies: ["AutoWUStore", "store-crash-writer"]),
+        .testTarget(
+            name: "AutoWUIntegrationTests",
+            dependencies: ["AutoWU", "AutoWUProtocol", "AutoWUClient", "AutoWUCommands", "AutoWUTestKit", "ZeroMQ",
+                           "autowud", "autowu"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

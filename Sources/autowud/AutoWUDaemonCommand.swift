@@ -37,6 +37,9 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
     @Option(help: "Hours an idle job is kept for inspection before it expires.")
     var retentionHours = 24.0
 
+    @Option(help: "Receive high-water mark of the ingest socket (messages); libzmq drops what exceeds it.")
+    var ingestHwm = 1_000_000
+
     @Option(help: "File holding this daemon's CURVE secret key (Z85, 40 characters): encrypts and authenticates every socket.")
     var curveSecretKeyFile: String?
 
@@ -50,6 +53,7 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
+        guard ingestHwm >= 0 else { throw ValidationError("--ingest-hwm cannot be negative") }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         guard closeTimeoutMs >= 1 else { throw ValidationError("--close-timeout-ms must be at least 1") }
         guard retentionHours > 0 else { throw ValidationError("--retention-hours must be positive") }
@@ -70,6 +74,7 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
         configuration.eventsEndpoint = events
         configuration.closeTimeoutMilliseconds = closeTimeoutMs
         configuration.retentionSeconds = retentionHours * 3600
+        configuration.ingestHighWaterMark = ingestHwm
         if let file = curveSecretKeyFile {
             guard let key = try? String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
                   key.count == 40 else {

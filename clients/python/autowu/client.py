@@ -1,0 +1,749 @@
+"""The rank side of the autowu protocol (protocol/SPEC.md, section 8).
+
+A ``RankClient`` is one training rank's connection to ``autowud``::
+
+    from autowu import RankClient
+
+    with RankClient(steps_per_epoch=len(loader), total_steps=epochs * len(loader)) as client:
+        for epoch in range(epochs):
+            for batch in loader:
+                lr = client.lr()          # the LR of the current step; blocks only at a gate
+                set_lr(optimizer, lr)
+                loss = train_step(batch)
+                client.step(loss)         # reports the loss, advances the step counter
+
+The state machine (JOIN, SNAPSHOT, RUN, WAIT, DONE, FAIL) is the spec's:
+
+* JOIN/SNAPSHOT (in the constructor): the events SUB subscribes to ``job/<id>/`` first, then the ingest PUB
+  and the control DEALER are opened and ``Register`` is sent with Lazy Pirate retries. Its reply's
+  ``JobState`` is the client's state.
+* RUN (``lr``/``report``/``step``): newer events are applied without blocking; the LR of a step is given
+  only when the plan's gate permits the step; losses are kept in a plain list and sent as one ``LossBatch``
+  when ``batch_size`` of them are unsent and always at the end of an epoch. Losses of undecided epochs are
+  kept (they may have to be sent again at a gate).
+* WAIT (``lr`` at a step the plan does not permit): ``Snapshot{need_epoch=e, wait_ms=1000, pending=<own
+  losses from e*E to t-1>}`` is repeated until the gate opens (by a reply or by an event), bounded by
+  ``total_wait`` (default 120 s), after which ``WaitTimeout`` is raised (FAIL).
+
+Not thread-safe: use a client from one thread (the training loop's).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import zmq
+from google.protobuf.message import DecodeError
+
+from ._proto import autowu_pb2 as pb
+from .env import JobEnvironment, from_environ, is_valid_job_id
+from .errors import AutoWUError, JobIdentityError, PlanError, ProtocolError, WaitTimeout
+from .plan import MAX_STEPS, Plan
+
+__all__ = ["PROTOCOL_VERSION", "RankClient", "build_spec"]
+
+log = logging.getLogger("autowu")
+
+PROTOCOL_VERSION = 1
+MAX_BATCH = 65536
+MAX_WAIT_MS = 60000
+
+_ERROR_NAMES = {v: k for k, v in pb.ErrorCode.items()}
+_RETRY_LATER = (pb.ERROR_INTERNAL,)
+
+_WARMUP = {"exponential": pb.WARMUP_EXPONENTIAL, "linear": pb.WARMUP_LINEAR}
+_DECAY = {"cosine": pb.DECAY_COSINE, "constant_cosine": pb.DECAY_CONSTANT_COSINE}
+_REPORTING = {"per_rank": pb.REPORTING_PER_RANK, "rank_zero": pb.REPORTING_RANK_ZERO}
+_SOLVER = {"fast": pb.SOLVER_FAST, "exact": pb.SOLVER_EXACT}
+_HYPERPARAMETERS = tuple(f.name for f in pb.Hyperparameters.DESCRIPTOR.fields)
+
+
+def _enum(table: Mapping[str, int], value: Union[str, int], what: str) -> int:
+    if isinstance(value, int):
+        return value
+    try:
+        return table[value]
+    except KeyError:
+        raise ValueError(f"{what} is one of {sorted(table)}, not {value!r}") from None
+
+
+def build_spec(steps_per_epoch: int, total_steps: int, world_size: int, *, warmup: Union[str, int] = "exponential",
+               decay: Union[str, int] = "cosine", reporting: Union[str, int] = "per_rank",
+               solver: Union[str, int] = "fast", hyperparameters: Optional[Mapping[str, float]] = None,
+               decision_delay_steps: Optional[int] = None) -> pb.JobSpec:
+    """A ``JobSpec`` from keyword arguments. ``hyperparameters`` maps ``Hyperparameters`` field names
+    (eta_min, eta_max, rho_w, n_test, confidence, patience, cosine_fraction, divergence_factor) to values;
+    absent ones take the paper's values on the daemon. Every rank of a job must build the same spec."""
+    if steps_per_epoch is None or total_steps is None:
+        raise ValueError("steps_per_epoch and total_steps are required (or pass spec=)")
+    spec = pb.JobSpec(steps_per_epoch=int(steps_per_epoch), total_steps=int(total_steps), world_size=int(world_size),
+                      warmup=_enum(_WARMUP, warmup, "warmup"), decay=_enum(_DECAY, decay, "decay"),
+                      reporting=_enum(_REPORTING, reporting, "reporting"), solver=_enum(_SOLVER, solver, "solver"))
+    if decision_delay_steps is not None:
+        spec.decision_delay_steps = int(decision_delay_steps)
+    for name, value in (hyperparameters or {}).items():
+        if name not in _HYPERPARAMETERS:
+            raise ValueError(f"unknown hyper-parameter {name!r}; known: {', '.join(_HYPERPARAMETERS)}")
+        setattr(spec.hyperparameters, name, value)
+    return spec
+
+
+class RankClient:
+    """One rank's client of ``autowud``. See the module docstring.
+
+    Identity and endpoints come from the environment (``autowu.env``); keyword arguments override it.
+
+    :param steps_per_epoch: E (the job's spec), unless ``spec`` is given.
+    :param total_steps: T, unless ``spec`` is given.
+    :param start_step: the first step this process runs (a job resumed from a checkpoint); ``lr()`` and
+        ``step()`` without a step argument start there.
+    :param batch_size: losses per ``LossBatch`` on the ingest socket (1..65536); a batch is also sent at
+        every epoch end.
+    :param total_wait: seconds a gate (or the registration) may take before ``WaitTimeout`` is raised.
+    :param request_timeout: Lazy Pirate's poll timeout in seconds (more than ``wait_ms``).
+    :param wait_ms: the ``Snapshot.wait_ms`` sent at a gate.
+    :param connect: False to build the client without opening sockets (call ``connect()`` later).
+    """
+
+    def __init__(self, steps_per_epoch: Optional[int] = None, total_steps: Optional[int] = None, *,
+                 env: Optional[JobEnvironment] = None, job_id: Optional[str] = None, rank: Optional[int] = None,
+                 world_size: Optional[int] = None, token: Optional[str] = None, control: Optional[str] = None,
+                 ingest: Optional[str] = None, events: Optional[str] = None, server_key: Optional[str] = None,
+                 spec: Optional[pb.JobSpec] = None, warmup: Union[str, int] = "exponential",
+                 decay: Union[str, int] = "cosine", reporting: Union[str, int] = "per_rank",
+                 solver: Union[str, int] = "fast", hyperparameters: Optional[Mapping[str, float]] = None,
+                 decision_delay_steps: Optional[int] = None, start_step: int = 0, batch_size: int = 32,
+                 total_wait: float = 120.0, request_timeout: float = 1.5, wait_ms: int = 1000,
+                 close_linger_ms: int = 2000, context: Optional[zmq.Context] = None, connect: bool = True) -> None:
+        if env is None:
+            env = from_environ(job_id=job_id, rank=rank, world_size=world_size)
+        else:
+            env = env.with_overrides(job_id=job_id, rank=rank, world_size=world_size)
+        self.env = env.with_overrides(token=token, control=control, ingest=ingest, events=events,
+                                      server_key=server_key)
+        if spec is None:
+            spec = build_spec(steps_per_epoch, total_steps, self.env.world_size, warmup=warmup, decay=decay,
+                              reporting=reporting, solver=solver, hyperparameters=hyperparameters,
+                              decision_delay_steps=decision_delay_steps)
+        if not 1 <= spec.steps_per_epoch <= MAX_STEPS or not 1 <= spec.total_steps <= MAX_STEPS:
+            raise ValueError("steps_per_epoch and total_steps must lie in [1, 2^40]")
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size must lie in [1, {MAX_BATCH}]")
+        if not 0 < wait_ms <= MAX_WAIT_MS:
+            raise ValueError(f"wait_ms must lie in (0, {MAX_WAIT_MS}]")
+        if request_timeout * 1000.0 <= wait_ms:
+            raise ValueError("request_timeout must be longer than wait_ms (SPEC section 8)")
+        if start_step < 0:
+            raise ValueError("start_step must be >= 0")
+        self.spec: pb.JobSpec = spec
+        self.job_id: str = self.env.job_id
+        self.rank: int = self.env.rank
+        self.token: str = self.env.token
+        self.steps_per_epoch: int = spec.steps_per_epoch
+        self.total_steps: int = spec.total_steps
+        self.batch_size = int(batch_size)
+        self.total_wait = float(total_wait)
+        self.request_timeout = float(request_timeout)
+        self.wait_ms = int(wait_ms)
+        self.close_linger_ms = int(close_linger_ms)
+        #: Counters, for logs and tests.
+        self.stats = dict(batches_sent=0, losses_sent=0, batches_dropped=0, events_applied=0, events_ignored=0,
+                          requests=0, retries=0, reconnects=0, snapshots=0, registers=0, waits=0,
+                          wait_seconds=0.0)
+
+        self._events_topic = f"job/{self.job_id}/".encode()
+        self._ingest_topic = f"loss/{self.job_id}/".encode()
+        self._reports_count = not (spec.reporting == pb.REPORTING_RANK_ZERO and self.rank != 0)
+        if not self._reports_count:
+            # REPORTING_RANK_ZERO: only rank 0 reports (autowu.proto); the others' losses would be ignored.
+            self.report = self._report_ignored  # type: ignore[method-assign]
+
+        # The held state (SNAPSHOT); a placeholder plan that permits nothing until the first JobState.
+        self.state: Optional[pb.JobState] = None
+        self.version: int = 0
+        self.plan: Optional[Plan] = None
+        self.expired = False
+        self._permit_until: float = -1
+        self._plan_lr: Callable[[int], float] = self._no_plan
+
+        # The step counter of lr()/step() without arguments.
+        self._step = int(start_step)
+        # Kept losses: _losses[i] is the loss of step _loss_first + i (None: not reported); the first _sent
+        # of them went out on the ingest socket; _next is the step expected next.
+        self._losses: List[Optional[float]] = []
+        self._loss_first = int(start_step)
+        self._sent = 0
+        self._next = int(start_step)
+        self._flush_at = 0
+        self._update_flush_at()
+
+        self._request_id = 0
+        self._own_context = context is None
+        self._ctx: Optional[zmq.Context] = context
+        self._sub: Optional[zmq.Socket] = None
+        self._pub: Optional[zmq.Socket] = None
+        self._dealer: Optional[zmq.Socket] = None
+        self._poller: Optional[zmq.Poller] = None
+        self._events_ready: Callable[[], int] = lambda: 0
+        self._curve: Optional[Tuple[bytes, bytes, bytes]] = None
+        self._closed = False
+        if connect:
+            self.connect()
+
+    # ================================================================ JOIN / SNAPSHOT
+
+    def connect(self) -> "RankClient":
+        """JOIN and SNAPSHOT: subscribe to the job's events first, open ingest and control, register."""
+        if self._sub is not None:
+            return self
+        if self._ctx is None:
+            self._ctx = zmq.Context()
+        if self.env.server_key:
+            if not zmq.has("curve"):
+                raise AutoWUError("AUTOWU_SERVER_KEY is set but this libzmq has no CURVE support")
+            if self.env.client_public_key:
+                public, secret = self.env.client_public_key.encode(), self.env.client_secret_key.encode()
+            else:
+                public, secret = zmq.curve_keypair()
+            self._curve = (self.env.server_key.encode(), public, secret)
+        try:
+            self._sub = self._socket(zmq.SUB, self.env.events)
+            self._sub.setsockopt(zmq.SUBSCRIBE, self._events_topic)
+            self._events_ready = self._make_events_check(self._sub)
+            self._pub = self._socket(zmq.PUB, self.env.ingest, linger=self.close_linger_ms)
+            self._open_dealer()
+            self._register(time.monotonic() + self.total_wait)
+        except BaseException:
+            self._close_sockets(linger_pub=0)
+            raise
+        return self
+
+    def _socket(self, kind: int, endpoint: str, linger: int = 0) -> zmq.Socket:
+        sock = self._ctx.socket(kind)
+        sock.setsockopt(zmq.LINGER, linger)
+        if "[" in endpoint:
+            sock.setsockopt(zmq.IPV6, 1)
+        if self._curve is not None:
+            server, public, secret = self._curve
+            sock.setsockopt(zmq.CURVE_SERVERKEY, server)
+            sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
+            sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
+        sock.connect(endpoint)
+        return sock
+
+    @staticmethod
+    def _make_events_check(sub: zmq.Socket) -> Callable[[], int]:
+        getsockopt, EVENTS, POLLIN = sub.getsockopt, zmq.EVENTS, zmq.POLLIN
+        return lambda: getsockopt(EVENTS) & POLLIN
+
+    def _open_dealer(self) -> None:
+        self._dealer = self._socket(zmq.DEALER, self.env.control)
+        self._poller = zmq.Poller()
+        self._poller.register(self._dealer, zmq.POLLIN)
+        self._poller.register(self._sub, zmq.POLLIN)
+
+    def _reopen_dealer(self) -> None:
+        """Lazy Pirate: close the DEALER (linger 0) and open a new one."""
+        self._poller.unregister(self._dealer)
+        self._dealer.close(linger=0)
+        self.stats["reconnects"] += 1
+        self._open_dealer()
+
+    def _register(self, deadline: float) -> None:
+        body = pb.Register(job_id=self.job_id, token=self.token, rank=self.rank, spec=self.spec)
+        self.stats["registers"] += 1
+        reply = self._call("register", body, deadline)
+        if reply.WhichOneof("body") != "job":
+            raise self._unexpected(reply, "Register")
+        # The registration's state is taken whatever its version: after the daemon lost the job, versions
+        # start again at 1 (see README, "versions after a lost job").
+        self._apply_state(reply.job)
+
+    # ================================================================ RUN
+
+    @property
+    def current_step(self) -> int:
+        """The step ``lr()``/``step()`` without arguments refer to."""
+        return self._step
+
+    @current_step.setter
+    def current_step(self, step: int) -> None:
+        if step < 0:
+            raise ValueError("steps are >= 0")
+        self._step = int(step)
+
+    def lr(self, step: Optional[int] = None) -> float:
+        """The LR of ``step`` (default: the current step). Applies queued events first; blocks (WAIT) when the
+        plan's gate does not permit the step, and raises ``WaitTimeout`` when the total wait runs out."""
+        if step is None:
+            step = self._step
+        if self._events_ready():
+            self._drain_events()
+        if step < self._permit_until:
+            return self._plan_lr(step)
+        return self._lr_slow(step)
+
+    def permits(self, step: Optional[int] = None) -> bool:
+        """Whether the held plan permits ``step`` now (after applying queued events); never blocks."""
+        if step is None:
+            step = self._step
+        if self._events_ready():
+            self._drain_events()
+        return step < self._permit_until
+
+    def report(self, step: int, loss: float) -> None:
+        """Report this rank's training loss of ``step``. NaN and infinities are legal. Steps should come in
+        order; a step reported again is ignored (the daemon keeps the first value), a skipped step is simply
+        missing."""
+        if step == self._next:
+            self._losses.append(float(loss))
+            self._next = step = step + 1
+            if step >= self._flush_at:
+                self._flush()
+            return
+        self._report_out_of_order(step, loss)
+
+    def report_many(self, first_step: int, losses: Iterable[float]) -> None:
+        """``report`` for the consecutive steps ``first_step, first_step + 1, ...``."""
+        step = first_step
+        for loss in losses:
+            self.report(step, loss)
+            step += 1
+
+    def step(self, loss: Optional[float] = None) -> None:
+        """Report ``loss`` for the current step (unless None) and advance the step counter."""
+        if loss is not None:
+            self.report(self._step, loss)
+        self._step += 1
+
+    def flush(self) -> None:
+        """Send every unsent loss now."""
+        if self._sent < len(self._losses):
+            self._flush()
+
+    def restore_losses(self, first_step: int, losses: Sequence[Optional[float]]) -> None:
+        """Replace the kept losses by ``losses`` of steps ``first_step, ...`` (e.g. from a checkpoint), to be
+        sent again and kept for the gates; the next expected report is ``first_step + len(losses)``."""
+        self._losses = [None if x is None else float(x) for x in losses]
+        self._loss_first = int(first_step)
+        self._next = self._loss_first + len(self._losses)
+        self._sent = 0
+        self._update_flush_at()
+        self._flush()
+
+    def kept_losses(self) -> Tuple[int, List[Optional[float]]]:
+        """(first step, losses) this rank keeps for epochs not yet decided (for checkpoints)."""
+        return self._loss_first, list(self._losses)
+
+    # ---------------------------------------------------------------- reporting internals
+
+    def _report_ignored(self, step: int, loss: float) -> None:
+        pass
+
+    def _report_out_of_order(self, step: int, loss: float) -> None:
+        if step < self._next:
+            return  # reported already (or skipped and now too late): the daemon keeps the first value
+        if self._sent < len(self._losses):
+            self._flush()
+        gap = step - self._next
+        if gap > self.steps_per_epoch + self.decision_delay_steps + self.batch_size:
+            self._losses, self._loss_first, self._sent = [], step, 0
+        else:
+            self._losses.extend([None] * gap)
+            self._sent = len(self._losses)
+        self._next = step
+        self._update_flush_at()
+        self.report(step, loss)
+
+    @property
+    def decision_delay_steps(self) -> int:
+        if self.plan is not None:
+            return self.plan.decision_delay_steps
+        return self.spec.decision_delay_steps if self.spec.HasField("decision_delay_steps") else 1
+
+    def _update_flush_at(self) -> None:
+        u = self._loss_first + self._sent  # the first unsent step
+        E = self.steps_per_epoch
+        self._flush_at = min(u + self.batch_size, (u // E + 1) * E)
+
+    def _flush(self) -> None:
+        """Send the unsent losses, then drop the kept losses of decided epochs."""
+        first = self._loss_first
+        for start, values in _runs(self._losses, self._sent, len(self._losses), first):
+            self._publish(start, values)
+        self._sent = len(self._losses)
+        self._trim()
+        self._update_flush_at()
+
+    def _trim(self) -> None:
+        plan = self.plan
+        if plan is None:
+            return
+        keep_from = self._next if plan.final else (plan.decided_through_epoch + 1) * plan.steps_per_epoch
+        k = min(keep_from - self._loss_first, self._sent)
+        if k > 0:
+            del self._losses[:k]
+            self._loss_first += k
+            self._sent -= k
+
+    def _publish(self, first_step: int, values: List[float]) -> None:
+        if self._pub is None:
+            return
+        data = self._batch(first_step, values).SerializeToString()
+        try:
+            self._pub.send_multipart([self._ingest_topic, data], flags=zmq.NOBLOCK)
+        except zmq.Again:
+            self.stats["batches_dropped"] += 1
+            return
+        self.stats["batches_sent"] += 1
+        self.stats["losses_sent"] += len(values)
+
+    def _batch(self, first_step: int, values: List[float]) -> pb.LossBatch:
+        return pb.LossBatch(protocol_version=PROTOCOL_VERSION, job_id=self.job_id, token=self.token,
+                            rank=self.rank, first_step=first_step, losses=values)
+
+    def _pending(self, epoch: int, step: int) -> List[pb.LossBatch]:
+        """Own losses from step epoch*E to step-1, as loss batches of consecutive steps."""
+        if not self._reports_count:
+            return []
+        lo = max(epoch * self.steps_per_epoch, self._loss_first)
+        hi = min(step, self._next)
+        first = self._loss_first
+        return [self._batch(s, v) for s, v in _runs(self._losses, lo - first, hi - first, first)]
+
+    # ---------------------------------------------------------------- events
+
+    def _drain_events(self) -> None:
+        sub = self._sub
+        while True:
+            try:
+                frames = sub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._on_event(frames)
+
+    def _on_event(self, frames: List[bytes]) -> None:
+        if len(frames) != 2 or frames[0] != self._events_topic:
+            self.stats["events_ignored"] += 1
+            return
+        try:
+            event = pb.Event.FromString(frames[1])
+        except DecodeError:
+            self.stats["events_ignored"] += 1
+            log.warning("autowu: ignored an event that does not parse")
+            return
+        if event.protocol_version != PROTOCOL_VERSION or event.job.job_id != self.job_id:
+            self.stats["events_ignored"] += 1
+            return
+        if event.kind == pb.EVENT_JOB_EXPIRED:
+            # The job was removed: keep the plan (it stays valid for the steps it permits); the next gate's
+            # Snapshot gets ERROR_UNKNOWN_JOB and registers again.
+            self.expired = True
+            self.stats["events_applied"] += 1
+            return
+        if event.job.version > self.version:
+            try:
+                self._apply_state(event.job)
+            except PlanError as e:
+                self.stats["events_ignored"] += 1
+                log.warning("autowu: ignored an event whose plan is invalid: %s", e)
+                return
+            self.stats["events_applied"] += 1
+
+    # ---------------------------------------------------------------- state
+
+    def _apply_state(self, job: pb.JobState) -> None:
+        plan = Plan.from_proto(job.plan)
+        self.state = job
+        self.version = job.version
+        self.plan = plan
+        self.expired = job.phase == pb.PHASE_EXPIRED
+        self._plan_lr = plan.lr
+        self._permit_until = plan.permit_limit
+
+    def _apply_reply_state(self, job: pb.JobState, deadline: float) -> None:
+        """A Snapshot reply's state: newer replaces the held one; equal is the same state; older means the
+        daemon lost the job and it was registered again (versions restarted), so register to learn the job
+        as it now is."""
+        if job.version > self.version:
+            self._apply_state(job)
+        elif job.version < self.version:
+            log.warning("autowu: the daemon answered with version %d < %d held: registering again",
+                        job.version, self.version)
+            self._register(deadline)
+
+    @staticmethod
+    def _no_plan(step: int) -> float:
+        raise AutoWUError("the client holds no plan: call connect() first")
+
+    # ================================================================ WAIT
+
+    def _lr_slow(self, step: int) -> float:
+        if step < 0:
+            raise ValueError(f"steps are >= 0, got {step}")
+        if self._closed:
+            raise AutoWUError("the client is closed")
+        if self._sub is None:
+            raise AutoWUError("the client is not connected: call connect() first")
+        self._wait_for(step)
+        return self._plan_lr(step)
+
+    def _wait_for(self, step: int) -> None:
+        """WAIT: Snapshot{need_epoch=required(t), wait_ms, pending} until the plan permits ``step``."""
+        started = time.monotonic()
+        deadline = started + self.total_wait
+        self.stats["waits"] += 1
+        gate_open = lambda: step < self._permit_until  # noqa: E731
+        sent_extra_for = None
+        epoch = self.plan.required_epoch(step)
+        try:
+            while not gate_open():
+                epoch = self.plan.required_epoch(step)
+                batches = self._pending(epoch, step)
+                if len(batches) > 1 and sent_extra_for != (epoch, step):
+                    # Losses that do not fit one pending batch (a gap, or > 65536): send them first, reliably.
+                    for extra in batches[:-1]:
+                        self._snapshot(-1, extra, deadline, gate_open)
+                        if gate_open():
+                            return
+                    sent_extra_for = (epoch, step)
+                pending = batches[-1] if batches else None
+                self._snapshot(epoch, pending, deadline, gate_open)
+        except WaitTimeout as e:
+            raise WaitTimeout(
+                f"autowu: step {step} needs the verdict of epoch {epoch} of job {self.job_id}, and the daemon "
+                f"({self.env.control}) did not provide it within the total wait of {self.total_wait:g} s "
+                f"(held: version {self.version}, decided_through_epoch {self.plan.decided_through_epoch}). "
+                f"Training must not go on with a guessed learning rate. ({e})") from None
+        finally:
+            self.stats["wait_seconds"] += time.monotonic() - started
+
+    def _snapshot(self, need_epoch: int, pending: Optional[pb.LossBatch], deadline: float,
+                  stop: Optional[Callable[[], bool]] = None) -> None:
+        body = pb.Snapshot(job_id=self.job_id, token=self.token, rank=self.rank, need_epoch=need_epoch,
+                           wait_ms=self.wait_ms if need_epoch >= 0 else 0)
+        if pending is not None:
+            body.pending.CopyFrom(pending)
+        self.stats["snapshots"] += 1
+        reply = self._call("snapshot", body, deadline, stop)
+        if reply is None:  # an event opened the gate meanwhile
+            return
+        which = reply.WhichOneof("body")
+        if which == "job":
+            self._apply_reply_state(reply.job, deadline)
+            return
+        if which == "error":
+            code = reply.error.code
+            if code == pb.ERROR_TIMEOUT:  # "not yet"
+                if reply.error.HasField("job"):
+                    self._apply_reply_state(reply.error.job, deadline)
+                return
+            if code == pb.ERROR_UNKNOWN_JOB:  # the daemon lost or expired the job: register again, repeat
+                log.warning("autowu: the daemon does not know job %s: registering again", self.job_id)
+                self._register(deadline)
+                return
+        raise self._unexpected(reply, "Snapshot")
+
+    # ================================================================ control requests (Lazy Pirate)
+
+    def _next_request_id(self) -> int:
+        self._request_id += 1
+        return self._request_id
+
+    def _call(self, which: str, body, deadline: float, stop: Optional[Callable[[], bool]] = None
+              ) -> Optional[pb.Reply]:
+        """One control request with the error policy of SPEC section 8: ERROR_INTERNAL is retried with
+        back-off; ERROR_TIMEOUT and ERROR_UNKNOWN_JOB are returned to the caller; every other error raises
+        ``ProtocolError``. Returns None if ``stop()`` became true while waiting."""
+        backoff = 0.05
+        while True:
+            reply = self._request(which, body, deadline, stop)
+            if reply is None or reply.WhichOneof("body") != "error":
+                return reply
+            code = reply.error.code
+            if code in (pb.ERROR_TIMEOUT, pb.ERROR_UNKNOWN_JOB):
+                return reply
+            if code in _RETRY_LATER:
+                pause = min(backoff, deadline - time.monotonic())
+                if pause <= 0:
+                    raise WaitTimeout(f"autowu: the daemon kept failing ({_describe(reply.error)}) for "
+                                      f"{self.total_wait:g} s")
+                log.warning("autowu: %s; retrying in %.2f s", _describe(reply.error), pause)
+                time.sleep(pause)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            raise ProtocolError(code, _ERROR_NAMES.get(code, f"ERROR_{code}"), reply.error.message)
+
+    def _request(self, which: str, body, deadline: float, stop: Optional[Callable[[], bool]] = None
+                 ) -> Optional[pb.Reply]:
+        """Lazy Pirate: send, poll up to request_timeout, on silence close and reopen the DEALER and send the
+        same request (same request_id) again, until ``deadline``. Events are applied while polling."""
+        if self._dealer is None:
+            raise AutoWUError("the client is not connected")
+        request = pb.Request(protocol_version=PROTOCOL_VERSION, request_id=self._next_request_id())
+        getattr(request, which).CopyFrom(body)
+        data = request.SerializeToString()
+        self.stats["requests"] += 1
+        first = True
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                raise WaitTimeout(
+                    f"autowu: no answer to {which} (job {self.job_id}) from {self.env.control} within the total "
+                    f"wait of {self.total_wait:g} s; refusing to guess the learning rate")
+            if not first:
+                self.stats["retries"] += 1
+            first = False
+            try:
+                self._dealer.send_multipart([b"", data], flags=zmq.NOBLOCK)
+            except zmq.Again:
+                pass  # no connection yet and the queue is full: handled like a lost request
+            window_end = min(now + self.request_timeout, deadline)
+            while True:
+                remaining = window_end - time.monotonic()
+                if remaining <= 0:
+                    break
+                ready = dict(self._poller.poll(max(1, int(math.ceil(remaining * 1000)))))
+                if self._sub in ready:
+                    self._drain_events()
+                if stop is not None and stop():
+                    return None
+                if self._dealer in ready:
+                    reply = self._read_reply(request.request_id)
+                    if reply is not None:
+                        return reply
+            self._reopen_dealer()
+
+    def _read_reply(self, request_id: int) -> Optional[pb.Reply]:
+        while True:
+            try:
+                frames = self._dealer.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return None
+            if len(frames) != 2 or frames[0] != b"":
+                continue
+            try:
+                reply = pb.Reply.FromString(frames[1])
+            except DecodeError:
+                continue
+            if reply.request_id == request_id or (reply.request_id == 0 and reply.WhichOneof("body") == "error"
+                                                  and reply.error.code == pb.ERROR_MALFORMED):
+                # A request id of 0 comes with ERROR_MALFORMED when the daemon could not parse the request
+                # (SPEC section 2); it can only be the answer to the outstanding one.
+                if reply.protocol_version != PROTOCOL_VERSION:
+                    raise ProtocolError(pb.ERROR_UNSUPPORTED_VERSION, "ERROR_UNSUPPORTED_VERSION",
+                                        f"the daemon answered with protocol version {reply.protocol_version}")
+                return reply
+
+    @staticmethod
+    def _unexpected(reply: pb.Reply, what: str) -> AutoWUError:
+        which = reply.WhichOneof("body")
+        if which == "error":
+            code = reply.error.code
+            return ProtocolError(code, _ERROR_NAMES.get(code, f"ERROR_{code}"), reply.error.message)
+        return ProtocolError(pb.ERROR_MALFORMED, "ERROR_MALFORMED", f"the daemon answered {what} with {which!r}")
+
+    # ================================================================ other requests
+
+    def ping(self, timeout: Optional[float] = None) -> pb.DaemonStatus:
+        """Ping: the daemon's status (liveness probe)."""
+        reply = self._call("ping", pb.Ping(), time.monotonic() + (self.total_wait if timeout is None else timeout))
+        if reply.WhichOneof("body") != "pong":
+            raise self._unexpected(reply, "Ping")
+        return reply.pong
+
+    def status(self, job_id: Optional[str] = None, timeout: Optional[float] = None) -> pb.JobList:
+        """Status of ``job_id`` (default: this job; "" for every job)."""
+        body = pb.Status(job_id=self.job_id if job_id is None else job_id)
+        reply = self._call("status", body, time.monotonic() + (self.total_wait if timeout is None else timeout))
+        if reply.WhichOneof("body") != "jobs":
+            raise self._unexpected(reply, "Status")
+        return reply.jobs
+
+    def snapshot(self) -> pb.JobState:
+        """Snapshot{need_epoch=-1}: fetch the job's state now and apply it if newer."""
+        self._snapshot(-1, None, time.monotonic() + self.total_wait)
+        return self.state
+
+    # ================================================================ DONE
+
+    @property
+    def done(self) -> bool:
+        """Past the last step (T - 1)."""
+        return self._step >= self.total_steps
+
+    def close(self) -> None:
+        """Send the unsent losses, close the sockets (the ingest socket lingers ``close_linger_ms`` so the last
+        batch gets out) and, if the client made its own ZeroMQ context, terminate it."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._pub is not None:
+                self.flush()
+        finally:
+            self._close_sockets(linger_pub=self.close_linger_ms)
+
+    def _close_sockets(self, linger_pub: int) -> None:
+        for name in ("_sub", "_dealer"):
+            sock = getattr(self, name)
+            if sock is not None:
+                sock.close(linger=0)
+                setattr(self, name, None)
+        if self._pub is not None:
+            self._pub.close(linger=linger_pub)
+            self._pub = None
+        self._poller = None
+        self._events_ready = lambda: 0
+        if self._own_context and self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None
+
+    def __enter__(self) -> "RankClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # best effort; close() is the real way
+        try:
+            if not self._closed and self._sub is not None:
+                self._close_sockets(linger_pub=0)
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return (f"RankClient(job={self.job_id!r}, rank={self.rank}, step={self._step}, version={self.version}, "
+                f"decided_through_epoch={None if self.plan is None else self.plan.decided_through_epoch}, "
+                f"final={None if self.plan is None else self.plan.final})")
+
+
+def _runs(values: List[Optional[float]], lo: int, hi: int, first_step: int) -> Iterable[Tuple[int, List[float]]]:
+    """Maximal runs of non-None values in values[lo:hi], as (step, values), at most MAX_BATCH each."""
+    lo = max(lo, 0)
+    hi = min(hi, len(values))
+    if lo >= hi:
+        return
+    chunk = values[lo:hi]
+    if None not in chunk:
+        for i in range(0, len(chunk), MAX_BATCH):
+            yield first_step + lo + i, chunk[i:i + MAX_BATCH]
+        return
+    i = lo
+    while i < hi:
+        if values[i] is None:
+            i += 1
+            continue
+        j = i
+        while j < hi and values[j] is not None and j - i < MAX_BATCH:
+            j += 1
+        yield first_step + i, values[i:j]
+        i = j
+
+
+def _describe(error: pb.Error) -> str:
+    name = _ERROR_NAMES.get(error.code, f"ERROR_{error.code}")
+    return f"{name}: {error.message}" if error.message else name
