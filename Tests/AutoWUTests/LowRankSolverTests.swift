@@ -251,7 +251,7 @@ enum LowRankAgreement {
         let s = [scales.constant, scales.outputscale, scales.noise]
         for i in 0..<3 {
             let difference = relative(f[i], e[i], scale: s[i])
-            if difference > 1e-8 { try? "\(x)\n\(y)\n\([model.mean.constant, model.kernel.outputscale, model.likelihood.noise, exact.loss, fast.loss, e[0], f[0], e[1], f[1], e[2], f[2]])".write(toFile: "/tmp/proto/case\(i).txt", atomically: true, encoding: .utf8) }
+            if difference > gradientTolerance { try? "\(x)\n\(y)\n\([model.mean.constant, model.kernel.outputscale, model.likelihood.noise, exact.loss, fast.loss, e[0], f[0], e[1], f[1], e[2], f[2]])".write(toFile: "/tmp/proto/case\(i)-\(abs(e[i]).bitPattern % 1000).txt", atomically: true, encoding: .utf8) }
             worst.gradient[i] = max(worst.gradient[i], difference)
             if !(difference <= gradientTolerance) { problems.append("gradient[\(i)] \(f[i]) vs exact \(e[i])") }
         }

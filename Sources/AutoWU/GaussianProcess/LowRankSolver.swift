@@ -72,7 +72,7 @@ public struct LowRankSolver: GaussianProcessSolver {
 
 /// The marginal likelihood of `DenseMarginalLogLikelihood` with R replaced by Phi Phi' (Phi: n x r).
 ///
-/// Prepared once per data set: Phi = Q [R; 0] (Householder QR), R R' = W diag(lambda) W'. Then
+/// Prepared once per data set: Phi = Q [R; 0] (Householder QR), R = W diag(sigma) V' (SVD), lambda = sigma^2. Then
 /// K = s R + sn2 I has eigenvalues s lambda_i + sn2 on the columns of Q W and sn2 on the rest, and every
 /// term of the loss and its gradient is a sum over those eigen-directions: O(n) per evaluation, no
 /// factorisation. y - c and 1 are rotated by Q' once; the part orthogonal to span(Phi) is kept as the
@@ -121,25 +121,31 @@ public struct LowRankMarginalLogLikelihood: MarginalLogLikelihood {
                 LAPACKE_dgeqrf(LAPACK_COL_MAJOR, Int32(n), Int32(r), a.baseAddress, Int32(n), t.baseAddress)
             }
         }
-        // R (k x r, upper trapezoidal) and R R'.
+        // R (k x r, upper trapezoidal) = W diag(sigma) V': an SVD rather than an eigendecomposition of R R',
+        // so that the small lambda_i = sigma_i^2 (those where K ~ sn2, weighted by 1 / sn2^2 in the gradient)
+        // carry an error ~eps sigma_i sigma_max instead of ~eps lambda_max.
         var upper = [Double](repeating: 0, count: k * r)
         for j in 0..<r {
             for i in 0...min(j, k - 1) { upper[j * k + i] = phi[j * n + i] }
         }
-        var gram = [Double](repeating: 0, count: k * k)
-        upper.withUnsafeBufferPointer { u in
-            gram.withUnsafeMutableBufferPointer { g in
-                cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, Int32(k), Int32(r), 1.0, u.baseAddress, Int32(k),
-                            0.0, g.baseAddress, Int32(k))
+        var sigma = [Double](repeating: 0, count: k)
+        var left = [Double](repeating: 0, count: k * k)  // W
+        var unused = [Double](repeating: 0, count: 1)
+        var superb = [Double](repeating: 0, count: max(1, k))
+        let info = upper.withUnsafeMutableBufferPointer { a in
+            sigma.withUnsafeMutableBufferPointer { sv in
+                left.withUnsafeMutableBufferPointer { u in
+                    unused.withUnsafeMutableBufferPointer { vt in
+                        superb.withUnsafeMutableBufferPointer { sb in
+                            LAPACKE_dgesvd(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "S")), CChar(UInt8(ascii: "N")),
+                                           Int32(k), Int32(r), a.baseAddress, Int32(k), sv.baseAddress,
+                                           u.baseAddress, Int32(k), vt.baseAddress, 1, sb.baseAddress)
+                        }
+                    }
+                }
             }
         }
-        var lambda = [Double](repeating: 0, count: k)
-        _ = gram.withUnsafeMutableBufferPointer { g in
-            lambda.withUnsafeMutableBufferPointer { w in
-                LAPACKE_dsyev(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "L")), Int32(k),
-                              g.baseAddress, Int32(k), w.baseAddress)
-            }
-        }
+        let lambda = info == 0 ? sigma.map { $0 * $0 } : [Double](repeating: .nan, count: k)
         let mean = y.reduce(0, +) / Double(n)
         let reference = y.min { abs($0 - mean) < abs($1 - mean) } ?? 0
         self.reference = reference
@@ -153,10 +159,9 @@ public struct LowRankMarginalLogLikelihood: MarginalLogLikelihood {
                 }
             }
         }
-        // Rounding can leave the smallest eigenvalues slightly negative; R R' is PSD.
-        eigenvalues = lambda.map { max(0, $0) }
-        targetCoordinates = LinearAlgebra.transposedTimes(gram, rows: k, columns: k, Array(rotated[0..<k]))
-        onesCoordinates = LinearAlgebra.transposedTimes(gram, rows: k, columns: k, Array(rotated[n..<(n + k)]))
+        eigenvalues = lambda
+        targetCoordinates = LinearAlgebra.transposedTimes(left, rows: k, columns: k, Array(rotated[0..<k]))
+        onesCoordinates = LinearAlgebra.transposedTimes(left, rows: k, columns: k, Array(rotated[n..<(n + k)]))
         targetRemainder = Array(rotated[k..<n])
         onesRemainder = Array(rotated[(n + k)...])
     }
