@@ -196,11 +196,13 @@ public final class RankClient {
         waits += 1
         defer { waitedNanoseconds += DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds }
         try flush()
+        // Losses are resent only when the daemon says it lacks some (ERROR_INCOMPLETE).
+        var sendPending = false
         while true {
             let epoch = plan.requiredEpoch(forStep: step)
             let pendingFrom = max(keptFirstStep, (epoch) * plan.stepsPerEpoch)
             var pendingLosses: [Double] = []
-            if pendingFrom < keptFirstStep + kept.count, pendingFrom < step {
+            if sendPending, pendingFrom < keptFirstStep + kept.count, pendingFrom < step {
                 pendingLosses = Array(kept[(pendingFrom - keptFirstStep) ..< min(kept.count, step - keptFirstStep)])
             }
             let snapshot = Autowu_V1_Snapshot.with {
@@ -215,11 +217,15 @@ public final class RankClient {
                 .snapshot(snapshot),
                 attemptTimeoutMilliseconds: options.requestTimeoutMilliseconds + Int(options.waitMilliseconds),
                 deadline: deadline)
+            sendPending = false
             switch reply.body {
             case .job(let job)?:
                 try install(job)
             case .error(let error)? where error.code == .errorTimeout:
                 try install(error.job)
+            case .error(let error)? where error.code == .errorIncomplete:
+                try install(error.job)
+                sendPending = true
             case .error(let error)? where error.code == .errorUnknownJob:
                 // The daemon lost or expired the job: register again (idempotent), then go on waiting.
                 try install(try register(deadline: deadline))

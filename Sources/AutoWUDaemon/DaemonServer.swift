@@ -25,6 +25,7 @@ final class DaemonServer {
     /// Shared by every job's serial queue.
     private let testPool = DispatchQueue(label: "autowu.tests", attributes: .concurrent)
     private var nextExpiryCheck = Date()
+    static let incompleteGraceMilliseconds = 20
 
     private var control: ZMQSocket!
     private var ingest: ZMQSocket!
@@ -119,7 +120,9 @@ final class DaemonServer {
         var earliest = DispatchTime.now() + .milliseconds(1000)
         for job in jobs.values {
             if let deadline = job.closeDeadline, deadline < earliest { earliest = deadline }
-            for waiter in job.waiters where waiter.deadline < earliest { earliest = waiter.deadline }
+            for waiter in job.waiters {
+                earliest = min(earliest, waiter.deadline, waiter.incompleteCheck ?? waiter.deadline)
+            }
         }
         guard earliest > now else { return 0 }
         return Int((earliest.uptimeNanoseconds - now.uptimeNanoseconds + 999_999) / 1_000_000)
@@ -300,7 +303,12 @@ final class DaemonServer {
             return try send(to: peer, .with { $0.requestID = requestID; $0.job = job.state })
         }
         let wait = Int(min(snapshot.waitMs, WireProtocol.maximumWaitMilliseconds))
-        job.waiters.append(Job.Waiter(peer: peer, requestID: requestID, epoch: epoch, deadline: .now() + .milliseconds(wait)))
+        // Ask the rank for its losses only when some are still missing a moment later: most waits need none.
+        let rank = Int(snapshot.rank)
+        let check: DispatchTime? = snapshot.hasPending || job.aggregator.hasEverything(from: rank, through: epoch)
+            ? nil : .now() + .milliseconds(Self.incompleteGraceMilliseconds)
+        job.waiters.append(Job.Waiter(peer: peer, requestID: requestID, rank: rank, epoch: epoch,
+                                      deadline: .now() + .milliseconds(wait), incompleteCheck: check))
         if job.aggregator.firstOpenEpoch <= epoch, job.closeDeadline == nil {
             job.closeDeadline = .now() + .milliseconds(configuration.closeTimeoutMilliseconds)
         }
@@ -411,9 +419,19 @@ final class DaemonServer {
                     job.closeDeadline = now + .milliseconds(configuration.closeTimeoutMilliseconds)
                 }
             }
-            guard job.waiters.contains(where: { $0.deadline <= now }) else { continue }
+            guard job.waiters.contains(where: { $0.deadline <= now || ($0.incompleteCheck ?? .distantFuture) <= now }) else { continue }
             var waiting: [Job.Waiter] = []
-            for waiter in job.waiters {
+            for var waiter in job.waiters {
+                if let check = waiter.incompleteCheck, check <= now {
+                    waiter.incompleteCheck = nil
+                    if !job.aggregator.hasEverything(from: waiter.rank, through: waiter.epoch) {
+                        counters.add("control.incomplete")
+                        var error = ProtocolError(.errorIncomplete, "some losses of rank \(waiter.rank) up to epoch \(waiter.epoch) are missing: send them as pending").wire
+                        error.job = job.state
+                        try? send(to: waiter.peer, .with { $0.requestID = waiter.requestID; $0.error = error })
+                        continue
+                    }
+                }
                 if waiter.deadline <= now {
                     var error = ProtocolError(.errorTimeout, "epoch \(waiter.epoch) is not decided yet").wire
                     error.job = job.state

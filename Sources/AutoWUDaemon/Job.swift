@@ -34,8 +34,12 @@ final class Job {
     struct Waiter {
         var peer: [UInt8]
         var requestID: UInt64
+        var rank: Int
         var epoch: Int
         var deadline: DispatchTime
+        /// When to tell the rank that some of its own losses are missing (ERROR_INCOMPLETE), if they still
+        /// are then: reports sent just before the snapshot may still be on their way over the ingest socket.
+        var incompleteCheck: DispatchTime?
     }
 
     init(id: String, parameters: JobParameters, spec: Autowu_V1_JobSpec, tokenHash: String,

@@ -34,6 +34,18 @@ struct LossAggregator: Sendable {
         var values: [Double]
         var reported: [Bool]
         var reportedCount = 0
+        /// Reports per rank, to tell a rank whether the daemon has all of its losses.
+        var rankCounts: [Int]
+
+        /// Keeps the first report of a (rank, step); false for a duplicate.
+        mutating func record(slot: Int, rank: Int, loss: Double) -> Bool {
+            guard !reported[slot] else { return false }
+            reported[slot] = true
+            values[slot] = loss
+            reportedCount += 1
+            rankCounts[rank] += 1
+            return true
+        }
     }
 
     let stepsPerEpoch: Int
@@ -58,14 +70,14 @@ struct LossAggregator: Sendable {
         guard step >= 0, epoch >= firstOpenEpoch else { return .late }
         guard epoch <= firstOpenEpoch + lookahead else { return .tooFarAhead }
         let slot = (step - epoch * stepsPerEpoch) * ranks + rank
-        var buffer = buffers[epoch] ?? EpochBuffer(values: Array(repeating: .nan, count: stepsPerEpoch * ranks),
-                                                   reported: Array(repeating: false, count: stepsPerEpoch * ranks))
-        guard !buffer.reported[slot] else { return .duplicate }
-        buffer.reported[slot] = true
-        buffer.values[slot] = loss
-        buffer.reportedCount += 1
-        buffers[epoch] = buffer
-        return .accepted
+        let size = stepsPerEpoch * ranks, rankCount = ranks
+        // Mutated in place through the dictionary's accessor: copying the buffer per report would make
+        // ingest quadratic in the epoch's size.
+        let isNew = buffers[epoch, default: EpochBuffer(values: Array(repeating: .nan, count: size),
+                                                       reported: Array(repeating: false, count: size),
+                                                       rankCounts: Array(repeating: 0, count: rankCount))]
+            .record(slot: slot, rank: rank, loss: loss)
+        return isNew ? .accepted : .duplicate
     }
 
     /// Every (rank, step) of the first open epoch has been reported.
@@ -73,8 +85,13 @@ struct LossAggregator: Sendable {
         (buffers[firstOpenEpoch]?.reportedCount ?? 0) == stepsPerEpoch * ranks
     }
 
-    /// Whether any report has arrived for `epoch`.
-    func hasReports(epoch: Int) -> Bool { buffers[epoch] != nil }
+    /// Whether every loss `rank` owes for the epochs up to `epoch` has arrived (or no longer matters).
+    func hasEverything(from rank: Int, through epoch: Int) -> Bool {
+        guard rank >= 0, rank < ranks else { return true }
+        guard epoch >= firstOpenEpoch else { return true }
+        for open in firstOpenEpoch...epoch where (buffers[open]?.rankCounts[rank] ?? 0) < stepsPerEpoch { return false }
+        return true
+    }
 
     /// Closes the first open epoch: the per-step mean over the ranks that reported (NaN where none did),
     /// and how many (rank, step) reports were missing.

@@ -85,10 +85,15 @@ import ZeroMQ
         #expect(try raw.error(request(.register(.with { $0.jobID = "guarded"; $0.token = "s3cret"; $0.spec = other })))?.code == .errorConflict)
         #expect(try raw.error(request(.snapshot(.with { $0.jobID = "guarded"; $0.token = "wrong"; $0.needEpoch = -1 })))?.code == .errorUnauthorized)
         #expect(try raw.error(request(.expireJob(.with { $0.jobID = "guarded"; $0.token = "" })))?.code == .errorUnauthorized)
-        // A snapshot waiting for an epoch that cannot be decided in time times out with the state attached.
-        let timeout = try #require(try raw.error(request(.snapshot(.with {
+        // A rank waiting for an epoch it never reported is asked for its losses...
+        let incomplete = try #require(try raw.error(request(.snapshot(.with {
             $0.jobID = "guarded"; $0.token = "s3cret"; $0.needEpoch = 3; $0.waitMs = 200 }))))
-        #expect(timeout.code == .errorTimeout && timeout.job.jobID == "guarded")
+        #expect(incomplete.code == .errorIncomplete && incomplete.job.jobID == "guarded")
+        // ...and with them, but rank 1 silent, the wait times out with the state attached.
+        let timeout = try #require(try raw.error(request(.snapshot(.with {
+            $0.jobID = "guarded"; $0.token = "s3cret"; $0.rank = 0; $0.needEpoch = 3; $0.waitMs = 200
+            $0.pending = .with { $0.protocolVersion = 1; $0.firstStep = 0; $0.losses = Array(repeating: 2.0, count: 40) } }))))
+        #expect(timeout.code == .errorTimeout && timeout.job.jobID == "guarded" && timeout.job.version == 1)
         // An oversized frame is refused by the socket itself; the daemon lives on.
         let huge = try RawControl(daemon.endpoints.control)
         try huge.send([[], [UInt8](repeating: 7, count: 2 << 20)])

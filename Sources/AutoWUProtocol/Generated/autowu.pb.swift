@@ -275,6 +275,9 @@ public nonisolated enum Autowu_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseItera
   /// need_epoch was not decided within wait_ms
   case errorTimeout // = 8
   case errorInternal // = 9
+
+  /// the daemon lacks some of this rank's losses of the awaited epoch: send them as `pending`
+  case errorIncomplete // = 10
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -293,6 +296,7 @@ public nonisolated enum Autowu_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseItera
     case 7: self = .errorTooLarge
     case 8: self = .errorTimeout
     case 9: self = .errorInternal
+    case 10: self = .errorIncomplete
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -309,6 +313,7 @@ public nonisolated enum Autowu_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseItera
     case .errorTooLarge: return 7
     case .errorTimeout: return 8
     case .errorInternal: return 9
+    case .errorIncomplete: return 10
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -325,6 +330,7 @@ public nonisolated enum Autowu_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseItera
     .errorTooLarge,
     .errorTimeout,
     .errorInternal,
+    .errorIncomplete,
   ]
 
 }
@@ -1138,7 +1144,7 @@ nonisolated extension Autowu_V1_EventKind: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Autowu_V1_ErrorCode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_UNSPECIFIED\0\u{1}ERROR_MALFORMED\0\u{1}ERROR_UNSUPPORTED_VERSION\0\u{1}ERROR_UNKNOWN_JOB\0\u{1}ERROR_INVALID_ARGUMENT\0\u{1}ERROR_CONFLICT\0\u{1}ERROR_UNAUTHORIZED\0\u{1}ERROR_TOO_LARGE\0\u{1}ERROR_TIMEOUT\0\u{1}ERROR_INTERNAL\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_UNSPECIFIED\0\u{1}ERROR_MALFORMED\0\u{1}ERROR_UNSUPPORTED_VERSION\0\u{1}ERROR_UNKNOWN_JOB\0\u{1}ERROR_INVALID_ARGUMENT\0\u{1}ERROR_CONFLICT\0\u{1}ERROR_UNAUTHORIZED\0\u{1}ERROR_TOO_LARGE\0\u{1}ERROR_TIMEOUT\0\u{1}ERROR_INTERNAL\0\u{1}ERROR_INCOMPLETE\0")
 }
 
 nonisolated extension Autowu_V1_Exponential: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
