@@ -22,6 +22,11 @@ final class DaemonServer {
     /// Jobs with a closed epoch waiting for a test slot, in arrival order.
     private var readyJobs: [String] = []
     private var testsInFlight = 0
+    /// Tested, waiting for the next group commit; and whether a commit is running.
+    private var unpersisted: [EpochTest.Result] = []
+    private var commitInFlight = false
+    /// Group commits run here, one at a time, off the I/O thread.
+    private let storeQueue = DispatchQueue(label: "autowu.store")
     /// Shared by every job's serial queue.
     private let testPool = DispatchQueue(label: "autowu.tests", attributes: .concurrent)
     private var nextExpiryCheck = Date()
@@ -102,14 +107,21 @@ final class DaemonServer {
             if result.isReadable(ingest) { try drainIngest() }
             if result.isReadable(control) { try drainControl() }
             if result.events(forFileDescriptor: wakeup.readDescriptor).contains(.readable) {
-                for finished in wakeup.drain() { complete(finished) }
+                for mail in wakeup.drain() {
+                    switch mail {
+                    case .tested(let tested): testFinished(tested)
+                    case .persisted(let results, let errors): persisted(results, errors: errors)
+                    }
+                }
             }
             expireDeadlines()
             dispatchTests()
+            commitTested()
         }
         // Let running tests finish and land in the store; their results are published by the next run.
         logger.info("stopping", metadata: ["tests_in_flight": "\(testsInFlight)"])
         for job in jobs.values { job.queue.sync {} }
+        storeQueue.sync {}
         control.close()
         ingest.close()
         events.close()
@@ -360,24 +372,69 @@ final class DaemonServer {
                 version: job.state.version, stepsSeen: job.state.stepsSeen)
             job.testInFlight = true
             testsInFlight += 1
-            let store = self.store, wakeup = self.wakeup
-            job.queue.async { wakeup.post(EpochTest.run(work, store: store)) }
+            let wakeup = self.wakeup
+            job.queue.async { wakeup.post(.tested(EpochTest.run(work))) }
         }
     }
 
-    private func complete(_ result: EpochTest.Result) {
+    /// A test is done: its core is free for the next one; its outcome waits for the next group commit.
+    private func testFinished(_ result: EpochTest.Result) {
         testsInFlight -= 1
         guard let job = jobs[result.jobID] else { return }  // expired meanwhile
-        job.testInFlight = false
         if let failure = result.failure {
+            job.testInFlight = false
             counters.add("tests.failed")
-            logger.error("test failed; the epoch stays pending", metadata: ["job": "\(job.id)", "epoch": "\(result.epoch)", "error": "\(failure)"])
+            logger.error("test failed", metadata: ["job": "\(job.id)", "epoch": "\(result.epoch)", "error": "\(failure)"])
             return
         }
         counters.add("tests.run")
+        unpersisted.append(result)
+    }
+
+    /// Writes every tested outcome gathered since the last commit in one transaction (one fsync for many
+    /// jobs); the next commit starts when this one is done.
+    private func commitTested() {
+        guard !commitInFlight, !unpersisted.isEmpty else { return }
+        let batch = unpersisted
+        unpersisted.removeAll()
+        commitInFlight = true
+        let store = self.store, wakeup = self.wakeup
+        storeQueue.async {
+            let records = batch.compactMap(\.record)
+            var errors: [String?]
+            do {
+                errors = try store.saveAll(records).map { $0.map { "\($0)" } }
+            } catch {
+                errors = Array(repeating: "\(error)", count: batch.count)
+            }
+            wakeup.post(.persisted(batch, errors))
+        }
+    }
+
+    private func persisted(_ results: [EpochTest.Result], errors: [String?]) {
+        commitInFlight = false
+        counters.add("store.commits")
+        for (result, error) in zip(results, errors) {
+            guard let job = jobs[result.jobID] else { continue }
+            job.testInFlight = false
+            if let error {
+                // Not durable, so not shown: the epoch is tested again from the same controller.
+                counters.add("store.failed_saves")
+                logger.error("store write failed; the epoch will be tested again", metadata: ["job": "\(job.id)", "error": "\(error)"])
+                job.closedEpochs.insert(result.closed, at: 0)
+                markReady(job)
+                continue
+            }
+            complete(result, job: job)
+        }
+    }
+
+    private func complete(_ result: EpochTest.Result, job: Job) {
         var state = result.state
         state.stepsSeen = max(state.stepsSeen, job.state.stepsSeen)
-        job.install(EpochTest.Result(jobID: result.jobID, epoch: result.epoch, controller: result.controller, state: state, failure: nil))
+        var installed = result
+        installed.state = state
+        job.install(installed)
         let verdict = state.lastVerdict
         logger.info("epoch tested", metadata: [
             "job": "\(job.id)", "epoch": "\(result.epoch)", "p_min": "\(verdict.pMin.map { String(format: "%.3f", $0) }.joined(separator: ","))",

@@ -5,8 +5,8 @@ import Dispatch
 import Foundation
 
 /// The end-of-epoch test of one job, run off the I/O thread on the job's queue. It works on a copy of the
-/// controller, writes the outcome to the store, and only then hands it back to be published: a verdict is
-/// never shown before it is durable.
+/// controller and hands back the new state with its store records; the I/O thread has them written (group
+/// commit) before it publishes anything: a verdict is never shown before it is durable.
 enum EpochTest {
     struct Work: Sendable {
         var jobID: String
@@ -25,10 +25,14 @@ enum EpochTest {
         var epoch: Int
         var controller: WarmupController
         var state: Autowu_V1_JobState
+        /// What the store must hold before `state` is published.
+        var record: (job: StoredJob, verdict: StoredVerdict?)?
+        /// The epoch's losses, to test it again if its outcome could not be stored.
+        var closed: Job.ClosedEpoch
         var failure: String?
     }
 
-    static func run(_ work: Work, store: JobStore) -> Result {
+    static func run(_ work: Work) -> Result {
         var controller = work.controller
         let started = DispatchTime.now().uptimeNanoseconds
         do {
@@ -39,16 +43,16 @@ enum EpochTest {
             let state = JobStateBuilder.state(jobID: work.jobID, spec: work.spec, controller: controller,
                                               version: work.version + 1, stepsSeen: work.stepsSeen, lastVerdict: wireVerdict)
             let now = Date().timeIntervalSince1970
-            try store.save(
-                StoredJob(jobID: work.jobID, spec: work.specBytes, tokenHash: work.tokenHash,
-                          controller: Array(try JSONEncoder().encode(controller)), state: (try state.serializedBytes() as [UInt8]),
-                          version: Int64(state.version), phase: controller.isWarmingUp ? "warmup" : "decay", updatedAt: now),
-                verdict: StoredVerdict(jobID: work.jobID, epoch: Int64(work.epoch.epoch),
-                                       verdict: (try wireVerdict.serializedBytes() as [UInt8]), recordedAt: now))
-            return Result(jobID: work.jobID, epoch: work.epoch.epoch, controller: controller, state: state, failure: nil)
+            let job = StoredJob(jobID: work.jobID, spec: work.specBytes, tokenHash: work.tokenHash,
+                                controller: Array(try JSONEncoder().encode(controller)), state: try state.serializedBytes(),
+                                version: Int64(state.version), phase: controller.isWarmingUp ? "warmup" : "decay", updatedAt: now)
+            let stored = StoredVerdict(jobID: work.jobID, epoch: Int64(work.epoch.epoch),
+                                       verdict: try wireVerdict.serializedBytes(), recordedAt: now)
+            return Result(jobID: work.jobID, epoch: work.epoch.epoch, controller: controller, state: state,
+                          record: (job, stored), closed: work.epoch, failure: nil)
         } catch {
             return Result(jobID: work.jobID, epoch: work.epoch.epoch, controller: work.controller,
-                          state: Autowu_V1_JobState(), failure: "\(error)")
+                          state: Autowu_V1_JobState(), record: nil, closed: work.epoch, failure: "\(error)")
         }
     }
 }

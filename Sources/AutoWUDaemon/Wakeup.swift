@@ -3,11 +3,11 @@ import Foundation
 /// Wakes the I/O thread from another thread: a pipe the I/O thread polls next to its sockets. Test
 /// results and the stop request come through here, so no ZeroMQ socket is ever shared between threads.
 final class Wakeup: @unchecked Sendable {
-    // The fds are set once in init and only read after; the stop flag and the results are behind the lock.
+    // The fds are set once in init and only read after; the stop flag and the mail are behind the lock.
     let readDescriptor: Int32
     private let writeDescriptor: Int32
     private let lock = NSLock()
-    private var results: [EpochTest.Result] = []
+    private var mail: [Mail] = []
     private var stopRequested = false
 
     init() throws {
@@ -23,8 +23,16 @@ final class Wakeup: @unchecked Sendable {
         close(writeDescriptor)
     }
 
-    func post(_ result: EpochTest.Result) {
-        lock.withLock { results.append(result) }
+    /// What other threads hand to the I/O thread.
+    enum Mail: Sendable {
+        /// A test finished (not yet in the store).
+        case tested(EpochTest.Result)
+        /// A group commit finished: each result's store error, or nil where it landed.
+        case persisted([EpochTest.Result], [String?])
+    }
+
+    func post(_ item: Mail) {
+        lock.withLock { mail.append(item) }
         signal()
     }
 
@@ -35,13 +43,13 @@ final class Wakeup: @unchecked Sendable {
 
     var isStopRequested: Bool { lock.withLock { stopRequested } }
 
-    /// Empties the pipe and hands over the posted results.
-    func drain() -> [EpochTest.Result] {
+    /// Empties the pipe and hands over the posted mail.
+    func drain() -> [Mail] {
         var buffer = [UInt8](repeating: 0, count: 256)
         while read(readDescriptor, &buffer, buffer.count) > 0 {}
         return lock.withLock {
-            defer { results.removeAll() }
-            return results
+            defer { mail.removeAll() }
+            return mail
         }
     }
 

@@ -98,6 +98,34 @@ public final class JobStore: @unchecked Sendable {
         }
     }
 
+    /// Saves several jobs in one transaction, so with one fsync (group commit: the daemon persists the
+    /// verdicts of many jobs at once). Each item lands whole or not at all, independently of the others;
+    /// returns each item's error, nil where it landed. Throws only when the transaction itself fails, and
+    /// then nothing landed.
+    public func saveAll(_ items: [(job: StoredJob, verdict: StoredVerdict?)]) throws -> [(any Error)?] {
+        var outcomes = [(any Error)?](repeating: nil, count: items.count)
+        for (index, item) in items.enumerated() {
+            do { try Self.validate(item.job, verdict: item.verdict) } catch { outcomes[index] = error }
+        }
+        try locked {
+            try database.transaction {
+                for (index, item) in items.enumerated() where outcomes[index] == nil {
+                    try database.execute("SAVEPOINT item")
+                    do {
+                        try upsert(item.job)
+                        if let verdict = item.verdict { try insert(verdict) }
+                        try database.execute("RELEASE item")
+                    } catch {
+                        outcomes[index] = error
+                        try database.execute("ROLLBACK TO item")
+                        try database.execute("RELEASE item")
+                    }
+                }
+            }
+        }
+        return outcomes
+    }
+
     /// The job's verdicts, by epoch.
     public func verdicts(jobID: String) throws -> [StoredVerdict] {
         try locked {

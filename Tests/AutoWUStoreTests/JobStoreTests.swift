@@ -73,6 +73,29 @@ import Testing
         #expect(try store.job("a")?.state == [2])
     }
 
+    @Test func aGroupCommitLandsEachItemOrNoneOfIt() throws {
+        let directory = try TemporaryDirectory()
+        let store = try JobStore(directory: directory.path)
+        try store.save(makeJob("b", version: 3, state: [3]), verdict: makeVerdict("b", epoch: 1))
+        let outcomes = try store.saveAll([
+            (makeJob("a", version: 1, state: [1]), makeVerdict("a", epoch: 1)),
+            (makeJob("b", version: 2, state: [2]), makeVerdict("b", epoch: 2)),   // stale
+            (makeJob("c", version: 1, state: [9]), makeVerdict("c", epoch: 4)),
+            (makeJob("a", version: 2, state: [2]), makeVerdict("a", epoch: 1)),   // duplicate verdict
+        ])
+        #expect(outcomes.map { $0 == nil } == [true, false, true, false])
+        #expect(outcomes[1] as? StoreError == .staleVersion(jobID: "b", stored: 3, attempted: 2))
+        #expect(outcomes[3] as? StoreError == .duplicateVerdict(jobID: "a", epoch: 1))
+        #expect(try store.job("a")?.state == [1], "the failed item rolled back to its savepoint only")
+        #expect(try store.job("b")?.state == [3])
+        #expect(try store.job("c")?.state == [9])
+        #expect(try store.verdicts(jobID: "a") == [makeVerdict("a", epoch: 1)])
+        #expect(try store.verdicts(jobID: "b") == [makeVerdict("b", epoch: 1)])
+        // The connection is usable afterwards: no transaction or savepoint was left open.
+        try store.save(makeJob("a", version: 3, state: [3]), verdict: makeVerdict("a", epoch: 2))
+        #expect(try store.job("a")?.version == 3)
+    }
+
     @Test func theFileIsInWALModeAtTheCurrentSchema() throws {
         let directory = try TemporaryDirectory()
         let store = try JobStore(directory: directory.path)

@@ -12,7 +12,7 @@ import Testing
         let basis = try #require(KernelFeatures.shared(lengthscale: 0.2, tolerance: LowRankSolver.defaultTolerance))
         #expect(basis.rank == 21)
         #expect(basis.residual < LowRankSolver.defaultTolerance)
-        // Off the reference grid too: the data sit at j / N for any N, the grid at j / 499.
+        // Off the reference grid too: the data sit at j / N for any N, the test's grid at j / 499.
         var random = LowRankRandom(seed: 1)
         let x = (0..<400).map { _ in random.uniform() } + [0, 1, 1.0 / 3, 998.0 / 999, 1.0 / 499]
         let phi = basis.features(at: x)
@@ -36,7 +36,7 @@ import Testing
         #expect(coarse.rank < standard.rank && standard.rank < shorter.rank)
         #expect(coarse.residual < 1e-6 && shorter.residual < 1e-14)
         // Unreachable: below the rounding floor, or too many features to pay off. The solver then is dense.
-        #expect(KernelFeatures.shared(lengthscale: 0.2, tolerance: 1e-20) == nil)
+        #expect(KernelFeatures.shared(lengthscale: 0.2, tolerance: 1e-17) == nil)
         #expect(KernelFeatures.shared(lengthscale: 0.01, tolerance: 1e-14) == nil)
     }
 
@@ -51,53 +51,58 @@ import Testing
                     == DenseCholeskySolver().posterior(inputs: x, targets: y, model: model, grid: grid))
     }
 
-    // MARK: The pieces
+    // MARK: The pieces, at given hyper-parameters
 
-    /// Random data sets on j / N and hyper-parameters far beyond what the fit reaches.
+    /// Random data sets on j / N and hyper-parameters far beyond what the fit reaches (s / sn2 up to 1e6).
     @Test func theMarginalLikelihoodAndItsGradientAgree() {
         var random = LowRankRandom(seed: 2)
-        var report = LowRankAgreement.Worst()
+        var worst = LowRankAgreement.Worst()
         for index in 0..<400 {
             let (x, y) = random.dataSet(maximumCount: 100)
             let model = random.model(around: y)
-            let problems = LowRankAgreement.likelihood(inputs: x, targets: y, model: model, worst: &report)
+            let problems = LowRankAgreement.likelihood(inputs: x, targets: y, model: model, worst: &worst)
             #expect(problems.isEmpty, "data set \(index): \(problems)")
         }
-        print("LowRank likelihood, largest differences: \(report)")
+        print("LowRank likelihood, largest differences: \(worst)")
     }
 
     @Test func thePosteriorsVoteAlike() {
         var random = LowRankRandom(seed: 3)
-        var report = LowRankAgreement.Worst()
+        var worst = LowRankAgreement.Worst()
         for index in 0..<300 {
             let (x, y) = random.dataSet(maximumCount: 500)
             let model = random.model(around: y)
-            let problems = LowRankAgreement.posterior(inputs: x, targets: y, model: model, settings: settings, worst: &report)
+            let problems = LowRankAgreement.posterior(inputs: x, targets: y, model: model, settings: settings, worst: &worst)
             #expect(problems.isEmpty, "data set \(index): \(problems)")
         }
-        print("LowRank posterior, largest differences: \(report)")
+        print("LowRank posterior, largest differences: \(worst)")
     }
 
     /// The comparisons have teeth: a solver with too few features (tolerance 1e-6, r = 11) is caught.
-    @Test func theComparisonCatchesACoarseSolver() {
+    @Test func theComparisonsCatchACoarseSolver() throws {
         var random = LowRankRandom(seed: 4)
+        let coarse = LowRankSolver(tolerance: 1e-6)
         var caught = 0
-        var report = LowRankAgreement.Worst()
+        var worst = LowRankAgreement.Worst()
         for _ in 0..<20 {
             let (x, y) = random.dataSet(maximumCount: 100)
             let model = random.model(around: y)
-            let problems = LowRankAgreement.likelihood(inputs: x, targets: y, model: model, worst: &report,
-                                                       solver: LowRankSolver(tolerance: 1e-6))
+            let problems = LowRankAgreement.likelihood(inputs: x, targets: y, model: model, worst: &worst, solver: coarse)
             if !problems.isEmpty { caught += 1 }
         }
         #expect(caught >= 15, "only \(caught) of 20 data sets flagged")
+        var replaysCaught = 0
+        for seed: UInt64 in 0..<20 where try !LowRankAgreement.replay(LowRankRandom.trace(seed: seed), solver: coarse).isEmpty {
+            replaysCaught += 1
+        }
+        #expect(replaysCaught >= 5, "only \(replaysCaught) of 20 replays flagged")
     }
 
     // MARK: Whole tests and replays
 
-    /// >= 1,000 random traces, each replayed through a `WarmupController` with both solvers: every epoch's
-    /// test (fit, posteriors, P_min, votes) and every decision must agree. Real settings throughout; the
-    /// traces are short so that the exact solver stays cheap. Ten chunks so that they run in parallel.
+    /// 1,000 random traces, each replayed through a `WarmupController` with both solvers: every epoch's test
+    /// (fit, posteriors, P_min, votes) and every decision must agree. Real settings throughout; the traces
+    /// are short so that the exact solver stays cheap. Ten chunks, run in parallel.
     @Test(arguments: 0..<10)
     func randomTracesReplayAlike(chunk: Int) throws {
         for seed in UInt64(chunk * 100) ..< UInt64(chunk * 100 + 100) {
@@ -154,7 +159,7 @@ import Testing
     }
 
     /// More points than the subsets hold (100 for the fit, 500 per posterior), so the sampler really draws.
-    @Test func longTracesTestAlike() throws {
+    @Test func longTracesTestAlike() {
         var random = LowRankRandom(seed: 7)
         for count in [700, 2500] {
             let losses = (0..<count).map { j -> Double in
@@ -166,6 +171,19 @@ import Testing
         }
     }
 
+    /// Why the whole-test comparisons calibrate against a perturbed exact solver: on data whose spread is
+    /// small against Adam's step (lr = 0.01), the fit of theta is chaotic, and the exact solver's own P_min
+    /// moves by far more than 1e-6 when its inputs move by 1e-10 (about its own accuracy).
+    @Test func onFlatDataTheExactSolverDoesNotReproduceItself() {
+        var random = LowRankRandom(seed: 10)
+        let losses = (0..<40).map { _ in 1e-9 * random.normal() }
+        let exact = LowRankAgreement.run(losses, settings: settings, solver: DenseCholeskySolver())
+        let nudged = LowRankAgreement.run(losses, settings: settings, solver: NudgedDenseSolver())
+        let moved = zip(exact.pMin, nudged.pMin).map { abs($0 - $1) }.max() ?? 0
+        #expect(moved > 1e-5, "P_min moved by \(moved) only")
+        #expect(exact.votes == nudged.votes)
+    }
+
     @Test func theFastSolverIsSelectableByName() throws {
         #expect(SolverKind(rawValue: "fast") == .fast && SolverKind.allCases.contains(.exact))
         var configuration = AutoWUConfiguration(stepsPerEpoch: 10, totalSteps: 400)
@@ -173,12 +191,11 @@ import Testing
         var byName = try WarmupController(configuration: configuration)
         var byValue = try WarmupController(configuration: configuration)
         var random = LowRankRandom(seed: 8)
-        for epoch in 0..<6 {
+        for epoch in 0..<6 where byName.isWarmingUp {
             let losses = (0..<10).map { j -> Double in
                 let x = Double(epoch * 10 + j) / 60
                 return (x - 0.5) * (x - 0.5) + 0.01 * random.normal()
             }
-            guard byName.isWarmingUp else { break }
             #expect(try byName.endEpoch(losses, solver: .fast) == byValue.endEpoch(losses, solver: LowRankSolver()))
         }
         #expect(byName == byValue)
@@ -186,18 +203,18 @@ import Testing
 
     // MARK: Speed
 
-    /// `AUTOWU_BENCHMARK=1 swift test -c release -Xswiftc -enable-testing --filter LowRankSolverTests/speed`
+    /// AUTOWU_BENCHMARK=1 swift test -c release -Xswiftc -enable-testing --filter LowRankSolverTests/speed
     @Test(.enabled(if: ProcessInfo.processInfo.environment["AUTOWU_BENCHMARK"] != nil))
     func speed() {
         var random = LowRankRandom(seed: 9)
-        for count in [100, 600, 2500, 10_000] {
+        for count in [100, 600, 2500, 10_000, 100_000] {
             let losses = (0..<count).map { j -> Double in
                 let x = Double(j) / Double(count)
                 return 2 * (x - 0.8) * (x - 0.8) + 0.03 * random.normal()
             }
             let fast = LowRankAgreement.medianSeconds(losses, solver: LowRankSolver(), repetitions: 41)
             let exact = LowRankAgreement.medianSeconds(losses, solver: DenseCholeskySolver(), repetitions: 5)
-            print(String(format: "LowRank speed, N = %5d: fast %.3f ms, exact %.2f ms per test (%.0fx)",
+            print(String(format: "LowRank speed, N = %6d: fast %.3f ms, exact %.2f ms per test (%.0fx)",
                          count, fast * 1e3, exact * 1e3, exact / fast))
         }
     }
@@ -211,19 +228,15 @@ import Testing
 
 /// The comparisons: each returns what differs beyond its tolerance (empty: the solvers agree).
 enum LowRankAgreement {
-    /// The loss is a sum of O(1) terms (log(2 pi) / 2 alone is 0.92) that can cancel to ~0; the exact solver
-    /// itself is then only accurate relative to the terms (checked against 50-digit arithmetic: both
-    /// solvers were off by ~1e-9 of a loss of 0.009). So: relative to max(|loss|, its terms' scale).
+    /// The loss is a sum of O(1) terms (log(2 pi) / 2 alone is 0.92) that can cancel to ~0, where the exact
+    /// solver itself is only accurate relative to the terms (against 50-digit arithmetic both solvers were
+    /// off by ~1e-9 of a loss of 0.009). So: relative to the larger of |loss| and its terms' scale.
     static let lossTolerance = 1e-9
-    /// Each gradient component is a difference of terms (e.g. tr(K^-1 R) - alpha' R alpha) that vanishes at
-    /// the optimum; relative to the terms, for the same reason.
-    static let gradientTolerance = 1e-8
+    /// Each gradient component is a difference of terms (e.g. tr(K^-1 R) - alpha' R alpha), relative to
+    /// those terms for the same reason. 1e-7: at s / sn2 ~ 1e6 (cond K ~ 1e8) the exact solver's
+    /// outputscale gradient was itself off by up to 2e-8 against 50-digit arithmetic, the fast one by 4e-8.
+    static let gradientTolerance = 1e-7
     static let pMinTolerance = 1e-6
-
-    /// |a - b| relative to the larger of |b| and `scale`; 0 when both are exactly 0.
-    static func relative(_ a: Double, _ b: Double, scale: Double) -> Double {
-        a == b ? 0 : abs(a - b) / max(abs(b), scale)
-    }
 
     struct Worst: CustomStringConvertible {
         var loss = 0.0, plainLoss = 0.0, gradient = [0.0, 0.0, 0.0], pMin = 0.0, argminSteps = 0
@@ -233,25 +246,27 @@ enum LowRankAgreement {
         }
     }
 
+    /// |a - b| relative to the larger of |b| and `scale`; 0 when both are exactly equal.
+    static func relative(_ a: Double, _ b: Double, scale: Double) -> Double {
+        a == b ? 0 : abs(a - b) / max(abs(b), scale)
+    }
+
     static func likelihood(inputs x: [Double], targets y: [Double], model: GaussianProcessModel, worst: inout Worst,
                            solver: LowRankSolver = LowRankSolver()) -> [String] {
-        let fastObjective = solver.marginalLogLikelihood(inputs: x, targets: y, lengthscale: model.kernel.lengthscale)
-        let fast = fastObjective.lossAndGradient(model)
-        let exact = DenseCholeskySolver().marginalLogLikelihood(inputs: x, targets: y, lengthscale: model.kernel.lengthscale)
-            .lossAndGradient(model)
-        let scales = LowRankSolver().marginalLogLikelihood(inputs: x, targets: y, lengthscale: model.kernel.lengthscale)
-            .termScales(model)
+        let l = model.kernel.lengthscale
+        let fast = solver.marginalLogLikelihood(inputs: x, targets: y, lengthscale: l).lossAndGradient(model)
+        let exact = DenseCholeskySolver().marginalLogLikelihood(inputs: x, targets: y, lengthscale: l).lossAndGradient(model)
+        let scales = LowRankSolver().marginalLogLikelihood(inputs: x, targets: y, lengthscale: l).termScales(model)
         var problems: [String] = []
         let lossDifference = relative(fast.loss, exact.loss, scale: scales.loss)
         worst.loss = max(worst.loss, lossDifference)
-        worst.plainLoss = max(worst.plainLoss, abs(fast.loss - exact.loss) / abs(exact.loss))
+        worst.plainLoss = max(worst.plainLoss, relative(fast.loss, exact.loss, scale: 0))
         if !(lossDifference <= lossTolerance) { problems.append("loss \(fast.loss) vs exact \(exact.loss)") }
         let f = [fast.gradient.constant, fast.gradient.outputscale, fast.gradient.noise]
         let e = [exact.gradient.constant, exact.gradient.outputscale, exact.gradient.noise]
         let s = [scales.constant, scales.outputscale, scales.noise]
         for i in 0..<3 {
             let difference = relative(f[i], e[i], scale: s[i])
-            if difference > gradientTolerance { try? "\(x)\n\(y)\n\([model.mean.constant, model.kernel.outputscale, model.likelihood.noise, exact.loss, fast.loss, e[0], f[0], e[1], f[1], e[2], f[2]])".write(toFile: "/tmp/proto/case\(i)-\(abs(e[i]).bitPattern % 1000).txt", atomically: true, encoding: .utf8) }
             worst.gradient[i] = max(worst.gradient[i], difference)
             if !(difference <= gradientTolerance) { problems.append("gradient[\(i)] \(f[i]) vs exact \(e[i])") }
         }
@@ -265,114 +280,202 @@ enum LowRankAgreement {
         let exact = DenseCholeskySolver().posterior(inputs: x, targets: y, model: model, grid: grid)
         let a = MinimumTest<LowRankSolver>.minimumEvidence(fast, grid: grid, jitter: settings.differenceJitter)
         let b = MinimumTest<LowRankSolver>.minimumEvidence(exact, grid: grid, jitter: settings.differenceJitter)
-        return evidence(fast: [a.pMin], exact: [b.pMin], fastArgmin: [a.argminX], exactArgmin: [b.argminX],
-                        settings: settings, worst: &worst)
-    }
-
-    static func evidence(fast: [Double], exact: [Double], fastArgmin: [Double], exactArgmin: [Double],
-                         settings: MinimumTestSettings, worst: inout Worst) -> [String] {
         var problems: [String] = []
-        let spacing = 1 / Double(settings.gridSize - 1)
-        guard fast.count == exact.count, fastArgmin.count == exactArgmin.count else { return ["counts differ"] }
-        for i in fast.indices {
-            let difference = abs(fast[i] - exact[i])
-            worst.pMin = max(worst.pMin, difference)
-            if !(difference <= pMinTolerance) { problems.append("P_min[\(i)] \(fast[i]) vs exact \(exact[i])") }
-            if (fast[i] > settings.confidence) != (exact[i] > settings.confidence) { problems.append("vote \(i) differs") }
-        }
-        for i in fastArgmin.indices {
-            let steps = Int((abs(fastArgmin[i] - exactArgmin[i]) / spacing).rounded())
-            worst.argminSteps = max(worst.argminSteps, steps)
-            if steps > 1 { problems.append("argmin[\(i)] \(fastArgmin[i]) vs exact \(exactArgmin[i])") }
-        }
+        let difference = abs(a.pMin - b.pMin)
+        let steps = Int((abs(a.argminX - b.argminX) * Double(settings.gridSize - 1)).rounded())
+        worst.pMin = max(worst.pMin, difference)
+        worst.argminSteps = max(worst.argminSteps, steps)
+        if !(difference <= pMinTolerance) { problems.append("P_min \(a.pMin) vs exact \(b.pMin)") }
+        if (a.pMin > settings.confidence) != (b.pMin > settings.confidence) { problems.append("the vote differs") }
+        if steps > 1 { problems.append("argmin \(a.argminX) vs exact \(b.argminX)") }
         return problems
     }
 
-    /// Two results of `MinimumTest.run` on the same losses.
-    static func result(_ fast: MinimumTestResult, _ exact: MinimumTestResult, settings: MinimumTestSettings) -> [String] {
-        var worst = Worst()
-        var problems = evidence(fast: fast.pMin, exact: exact.pMin, fastArgmin: fast.argminX, exactArgmin: exact.argminX,
-                                settings: settings, worst: &worst)
+    /// How far the exact solver's own figures move when its inputs move by about its accuracy
+    /// (`NudgedDenseSolver`): the yardstick where a test amplifies rounding (see
+    /// `onFlatDataTheExactSolverDoesNotReproduceItself`).
+    struct Sensitivity {
+        var pMin = 0.0, argminSteps = 0, fit = 0.0, minimumStep = 0.0
+        /// The exact result is determined to within the tolerances by the mathematics, not by its rounding.
+        var isWellConditioned: Bool { pMin <= 0.1 * pMinTolerance && argminSteps <= 1 && fit <= 1e-7 }
+    }
+
+    static func steps(_ a: Double, _ b: Double, settings: MinimumTestSettings) -> Int {
+        Int((abs(a - b) * Double(settings.gridSize - 1)).rounded())
+    }
+
+    static func fitDifference(_ a: MinimumTestResult, _ b: MinimumTestResult) -> Double {
+        guard let u = a.model, let v = b.model else { return a.model == nil && b.model == nil ? 0 : .infinity }
+        let pairs = [(u.mean.constant, v.mean.constant), (u.kernel.outputscale, v.kernel.outputscale),
+                     (u.likelihood.noise, v.likelihood.noise)]
+        return pairs.map { relative($0, $1, scale: 0) }.max() ?? 0
+    }
+
+    static func sensitivity(_ exact: MinimumTestResult, _ nudged: MinimumTestResult, settings: MinimumTestSettings) -> Sensitivity {
+        var s = Sensitivity()
+        s.pMin = zip(exact.pMin, nudged.pMin).map { abs($0 - $1) }.max() ?? 0
+        s.argminSteps = zip(exact.argminX, nudged.argminX).map { steps($0, $1, settings: settings) }.max() ?? 0
+        s.fit = fitDifference(exact, nudged)
+        return s
+    }
+
+    /// Two results of `MinimumTest.run` on the same losses. Votes always agree; the figures within the
+    /// tolerances, or, where the exact solver does not reproduce itself (`sensitivity`), within 100 times
+    /// its own spread (the largest ratio seen over 1,000 traces was 16) and no claim on the argmin.
+    static func result(_ fast: MinimumTestResult, _ exact: MinimumTestResult, sensitivity: Sensitivity?,
+                       settings: MinimumTestSettings) -> [String] {
+        var problems: [String] = []
         if fast.votes != exact.votes || fast.positive != exact.positive { problems.append("votes \(fast.votes) vs exact \(exact.votes)") }
         if fast.finitePoints != exact.finitePoints { problems.append("finite points differ") }
-        switch (fast.model, exact.model) {
-        case (nil, nil): break
-        case let (a?, b?):
-            // 100 Adam steps from the same start: the fitted values differ by the gradients' rounding only.
-            let pairs = [(a.mean.constant, b.mean.constant), (a.kernel.outputscale, b.kernel.outputscale),
-                         (a.likelihood.noise, b.likelihood.noise)]
-            for (u, v) in pairs where !(abs(u - v) <= 1e-7 * max(abs(v), 1e-3 * (abs(b.mean.constant) + 1))) {
-                problems.append("fitted \(a) vs exact \(b)")
-                break
-            }
-        default: problems.append("only one fitted")
+        guard fast.pMin.count == exact.pMin.count, fast.argminX.count == exact.argminX.count else { return problems + ["counts differ"] }
+        let spread = sensitivity ?? Sensitivity()
+        let conditioned = spread.isWellConditioned
+        for i in fast.pMin.indices where !(abs(fast.pMin[i] - exact.pMin[i]) <= pMinTolerance + 100 * spread.pMin) {
+            problems.append("P_min[\(i)] \(fast.pMin[i]) vs exact \(exact.pMin[i])")
         }
-        if fast.fitLoss.count != exact.fitLoss.count
+        for i in fast.argminX.indices where conditioned && steps(fast.argminX[i], exact.argminX[i], settings: settings) > 1 {
+            problems.append("argmin[\(i)] \(fast.argminX[i]) vs exact \(exact.argminX[i])")
+        }
+        // 100 Adam steps from the same start: with the gradients equal to ~1e-9, the fits agree to ~1e-9.
+        if conditioned, !(fitDifference(fast, exact) <= 1e-6) {
+            problems.append("fitted \(String(describing: fast.model)) vs exact \(String(describing: exact.model))")
+        }
+        if conditioned, fast.fitLoss.count != exact.fitLoss.count
             || zip(fast.fitLoss, exact.fitLoss).contains(where: { !(abs($0 - $1) <= 1e-8 * max(abs($1), 1)) }) {
             problems.append("fit loss \(fast.fitLoss) vs exact \(exact.fitLoss)")
         }
         return problems
     }
 
-    /// One `MinimumTest.run` from the controller's initial fit state, with both solvers.
-    static func minimumTest(_ losses: [Double], settings: MinimumTestSettings, seed: UInt64 = 0) -> [String] {
-        func run<Solver: GaussianProcessSolver>(_ solver: Solver) -> MinimumTestResult {
-            var fit = HyperparameterFit(
-                parameters: RawHyperparameters(constant: 0, initialNoise: settings.initialNoise, noiseFloor: settings.noiseFloor),
-                optimizer: AdamOptimizer(dimension: 3, learningRate: settings.fitLearningRate))
-            var sampler = SubsetSampler(seed: seed)
-            return MinimumTest(settings: settings, solver: solver).run(losses: losses, fit: &fit, sampler: &sampler)
-        }
-        return result(run(LowRankSolver()), run(DenseCholeskySolver()), settings: settings)
+    static func run<Solver: GaussianProcessSolver>(_ losses: [Double], settings: MinimumTestSettings, solver: Solver,
+                                                   seed: UInt64 = 0) -> MinimumTestResult {
+        var fit = HyperparameterFit(
+            parameters: RawHyperparameters(constant: 0, initialNoise: settings.initialNoise, noiseFloor: settings.noiseFloor),
+            optimizer: AdamOptimizer(dimension: 3, learningRate: settings.fitLearningRate))
+        var sampler = SubsetSampler(seed: seed)
+        return MinimumTest(settings: settings, solver: solver).run(losses: losses, fit: &fit, sampler: &sampler)
     }
 
-    /// A whole replay, epoch by epoch, with both solvers.
-    static func replay(_ trace: (configuration: AutoWUConfiguration, epochs: [[Double]])) throws -> [String] {
-        var fast = try WarmupController(configuration: trace.configuration)
-        var exact = try WarmupController(configuration: trace.configuration)
-        let spacing = 1 / Double(trace.configuration.test.gridSize - 1)
-        for (index, epoch) in trace.epochs.enumerated() where exact.isWarmingUp {
-            let a = try fast.endEpoch(epoch, solver: LowRankSolver())
-            let b = try exact.endEpoch(epoch, solver: DenseCholeskySolver())
+    /// One `MinimumTest.run` from the controller's initial fit state, with both solvers.
+    static func minimumTest(_ losses: [Double], settings: MinimumTestSettings) -> [String] {
+        let fast = run(losses, settings: settings, solver: LowRankSolver())
+        let exact = run(losses, settings: settings, solver: DenseCholeskySolver())
+        let problems = result(fast, exact, sensitivity: nil, settings: settings)
+        guard !problems.isEmpty else { return [] }
+        // Only now is the perturbed exact run worth its cost.
+        let nudged = run(losses, settings: settings, solver: NudgedDenseSolver())
+        return result(fast, exact, sensitivity: sensitivity(exact, nudged, settings: settings), settings: settings)
+    }
+
+    static func verdicts<Solver: GaussianProcessSolver>(_ trace: (configuration: AutoWUConfiguration, epochs: [[Double]]),
+                                                        solver: Solver) throws -> [EpochVerdict] {
+        var controller = try WarmupController(configuration: trace.configuration)
+        var verdicts: [EpochVerdict] = []
+        for epoch in trace.epochs where controller.isWarmingUp {
+            verdicts.append(try controller.endEpoch(epoch, solver: solver))
+        }
+        return verdicts
+    }
+
+    /// A whole replay with both solvers: identical verdicts (streak, divergence, votes, switch reason, epoch
+    /// and step) and figures as in `result`; t* within one grid step of t where the exact is well-conditioned.
+    static func replay(_ trace: (configuration: AutoWUConfiguration, epochs: [[Double]]),
+                       solver: LowRankSolver = LowRankSolver()) throws -> [String] {
+        let fast = try verdicts(trace, solver: solver)
+        let exact = try verdicts(trace, solver: DenseCholeskySolver())
+        let problems = compare(fast, exact, nudged: nil, settings: trace.configuration.test)
+        guard !problems.isEmpty else { return [] }
+        let nudged = try verdicts(trace, solver: NudgedDenseSolver())
+        return compare(fast, exact, nudged: nudged, settings: trace.configuration.test)
+    }
+
+    static func compare(_ fast: [EpochVerdict], _ exact: [EpochVerdict], nudged: [EpochVerdict]?,
+                        settings: MinimumTestSettings) -> [String] {
+        guard fast.count == exact.count else { return ["\(fast.count) verdicts vs exact \(exact.count)"] }
+        for index in exact.indices {
+            let a = fast[index], b = exact[index]
+            let twin = nudged.flatMap { index < $0.count ? $0[index] : nil }
             var problems: [String] = []
             if a.epoch != b.epoch || a.step != b.step || a.learningRate != b.learningRate || a.streak != b.streak
                 || a.diverged != b.diverged {
                 problems.append("verdict \(a) vs exact \(b)")
             }
+            var spread: Sensitivity?
+            if let twin {
+                // A twin that took another path is as unreproducible as it gets.
+                if let u = b.check, let v = twin.check {
+                    spread = sensitivity(u, v, settings: settings)
+                } else {
+                    spread = Sensitivity(pMin: 1, argminSteps: settings.gridSize, fit: .infinity)
+                }
+                if let u = b.decision, let v = twin.decision { spread?.minimumStep = abs(u.minimumStep - v.minimumStep) }
+            }
             switch (a.check, b.check) {
             case (nil, nil): break
-            case let (u?, v?): problems += result(u, v, settings: trace.configuration.test)
+            case let (u?, v?): problems += result(u, v, sensitivity: spread, settings: settings)
             default: problems.append("only one tested")
             }
             switch (a.decision, b.decision) {
             case (nil, nil): break
             case let (u?, v?):
                 // t* = t * mean argmin: each argmin may sit one grid point away, so t* by t / 499 at most.
+                let step = Double(b.step) / Double(settings.gridSize - 1) * (1 + 1e-9)
+                let conditioned = (spread?.isWellConditioned ?? true) && (spread?.minimumStep ?? 0) <= step
                 if u.reason != v.reason || u.epoch != v.epoch || u.step != v.step
-                    || !(abs(u.minimumStep - v.minimumStep) <= Double(b.step) * spacing * (1 + 1e-9)) {
+                    || (conditioned && !(abs(u.minimumStep - v.minimumStep) <= step)) {
                     problems.append("decision \(u) vs exact \(v)")
                 }
             default: problems.append("decision \(String(describing: a.decision)) vs exact \(String(describing: b.decision))")
             }
-            if !problems.isEmpty { return ["epoch \(index): "] + problems }
+            if !problems.isEmpty { return ["epoch \(index):"] + problems }
         }
-        return fast.isWarmingUp == exact.isWarmingUp ? [] : ["one switched, the other did not"]
+        return []
     }
 
     static func medianSeconds<Solver: GaussianProcessSolver>(_ losses: [Double], solver: Solver, repetitions: Int) -> Double {
         let settings = MinimumTestSettings()
-        let test = MinimumTest(settings: settings, solver: solver)
         var times: [Double] = []
         for repetition in 0..<repetitions {
-            var fit = HyperparameterFit(
-                parameters: RawHyperparameters(constant: 0, initialNoise: settings.initialNoise, noiseFloor: settings.noiseFloor),
-                optimizer: AdamOptimizer(dimension: 3, learningRate: settings.fitLearningRate))
-            var sampler = SubsetSampler(seed: UInt64(repetition))
             let start = DispatchTime.now().uptimeNanoseconds
-            _ = test.run(losses: losses, fit: &fit, sampler: &sampler)
+            _ = run(losses, settings: settings, solver: solver, seed: UInt64(repetition))
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
         }
         return times.sorted()[times.count / 2]
+    }
+}
+
+/// The exact solver with its inputs moved by about its own accuracy (1e-10, cf. the loss and gradient
+/// tolerances): the outputscale scaled by 1 + 1e-10, the targets moved by up to 1e-10 of their spread (not
+/// symmetrically, so that an exactly symmetric problem is perturbed too), in reversed order. Where this
+/// changes the exact solver's results, its results are set by its rounding, not by the mathematics.
+struct NudgedDenseSolver: GaussianProcessSolver {
+    struct Likelihood: MarginalLogLikelihood {
+        let dense: DenseMarginalLogLikelihood
+        var count: Int { dense.count }
+        func lossAndGradient(_ model: GaussianProcessModel) -> (loss: Double, gradient: MarginalLikelihoodGradient) {
+            dense.lossAndGradient(NudgedDenseSolver.nudged(model))
+        }
+    }
+
+    static func nudged(_ model: GaussianProcessModel) -> GaussianProcessModel {
+        var nudged = model
+        nudged.kernel.outputscale = model.kernel.outputscale * (1 + 1e-10)
+        return nudged
+    }
+
+    static func nudged(_ y: [Double]) -> [Double] {
+        let spread = (y.max() ?? 0) - (y.min() ?? 0)
+        return y.indices.map { y[$0] + 1e-10 * spread * sin(2.7 * Double($0) + 1) }.reversed()
+    }
+
+    func marginalLogLikelihood(inputs: [Double], targets: [Double], lengthscale: Double) -> Likelihood {
+        Likelihood(dense: DenseCholeskySolver().marginalLogLikelihood(inputs: inputs.reversed(), targets: Self.nudged(targets),
+                                                                      lengthscale: lengthscale))
+    }
+
+    func posterior(inputs: [Double], targets: [Double], model: GaussianProcessModel, grid: [Double]) -> GridPosterior {
+        DenseCholeskySolver().posterior(inputs: inputs.reversed(), targets: Self.nudged(targets), model: Self.nudged(model),
+                                        grid: grid)
     }
 }
 
@@ -467,63 +570,5 @@ struct LowRankRandom {
         }
         let epochs = (0..<epochCount).map { Array(losses[($0 * stepsPerEpoch)..<(($0 + 1) * stepsPerEpoch)]) }
         return (configuration, epochs)
-    }
-}
-
-/// The exact solver with its inputs moved by about its own accuracy (1e-10): the outputscale scaled by
-/// 1 + 1e-10 and the targets moved by +-1e-10 of their spread, in reversed order.
-struct NudgedDenseSolver: GaussianProcessSolver {
-    struct Likelihood: MarginalLogLikelihood {
-        let dense: DenseMarginalLogLikelihood
-        var count: Int { dense.count }
-        func lossAndGradient(_ model: GaussianProcessModel) -> (loss: Double, gradient: MarginalLikelihoodGradient) {
-            dense.lossAndGradient(nudged(model))
-        }
-    }
-    static func nudged(_ model: GaussianProcessModel) -> GaussianProcessModel {
-        var nudged = model
-        nudged.kernel.outputscale = model.kernel.outputscale * (1 + 1e-10)
-        return nudged
-    }
-    static func nudged(_ y: [Double]) -> [Double] {
-        let spread = (y.max() ?? 0) - (y.min() ?? 0)
-        return y.indices.map { y[$0] + 1e-10 * spread * sin(2.7 * Double($0) + 1) }.reversed()
-    }
-    func marginalLogLikelihood(inputs: [Double], targets: [Double], lengthscale: Double) -> Likelihood {
-        Likelihood(dense: DenseCholeskySolver().marginalLogLikelihood(inputs: inputs.reversed(), targets: Self.nudged(targets), lengthscale: lengthscale))
-    }
-    func posterior(inputs: [Double], targets: [Double], model: GaussianProcessModel, grid: [Double]) -> GridPosterior {
-        DenseCholeskySolver().posterior(inputs: inputs.reversed(), targets: Self.nudged(targets), model: Self.nudged(model), grid: grid)
-    }
-}
-fileprivate func nudged(_ model: GaussianProcessModel) -> GaussianProcessModel { NudgedDenseSolver.nudged(model) }
-
-@Suite struct LowRankSensitivityProbe {
-    @Test(arguments: 0..<10) func probe(chunk: Int) throws {
-        for seed in UInt64(chunk * 100) ..< UInt64(chunk * 100 + 100) {
-            let trace = LowRankRandom.trace(seed: seed)
-            var a = try WarmupController(configuration: trace.configuration)
-            var b = try WarmupController(configuration: trace.configuration)
-            var c = try WarmupController(configuration: trace.configuration)
-            var dr = 0.0, df = 0.0, ar = 0, af = 0, vr = 0, vf = 0
-            for e in trace.epochs where a.isWarmingUp && b.isWarmingUp && c.isWarmingUp {
-                let va = try a.endEpoch(e, solver: DenseCholeskySolver())
-                let vb = try b.endEpoch(e, solver: NudgedDenseSolver())
-                let vc = try c.endEpoch(e, solver: LowRankSolver())
-                if va.decision?.reason != vb.decision?.reason || va.decision?.step != vb.decision?.step { vr += 100 }
-                if va.decision?.reason != vc.decision?.reason || va.decision?.step != vc.decision?.step { vf += 100 }
-                guard let ca = va.check, let cb = vb.check, let cc = vc.check else { continue }
-                dr = max(dr, zip(ca.pMin, cb.pMin).map { abs($0 - $1) }.max()!)
-                df = max(df, zip(ca.pMin, cc.pMin).map { abs($0 - $1) }.max()!)
-                ar = max(ar, zip(ca.argminX, cb.argminX).map { Int((abs($0 - $1) * 499).rounded()) }.max()!)
-                af = max(af, zip(ca.argminX, cc.argminX).map { Int((abs($0 - $1) * 499).rounded()) }.max()!)
-                if ca.votes != cb.votes { vr += 1 }
-                if ca.votes != cc.votes { vf += 1 }
-            }
-            if df > 1e-6 || dr > 1e-6 || af > 1 || ar > 1 || vr > 0 || vf > 0 {
-                let bad = (df > 1e-6 || af > 1) && !(dr > 1e-7 || ar > 1)
-                print(String(format: "PROBE seed %4d  P_min twin %.1e fast %.1e ratio %.1f  argmin steps %d %d votes %d %d %@", seed, dr, df, df / dr, ar, af, vr, vf, bad ? "UNEXPLAINED" : ""))
-            }
-        }
     }
 }

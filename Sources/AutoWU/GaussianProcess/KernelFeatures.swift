@@ -79,10 +79,15 @@ final class KernelFeatures: @unchecked Sendable {
     /// Beyond this rank the features stop paying off against the dense solver (l below ~0.03).
     static let maximumRank = 128
 
+    /// Below this the computed residuals are rounding noise (~1e-15 for a unit kernel): extra pivots would
+    /// only fit that noise, so such a tolerance cannot be met.
+    static let residualFloor = 8 * Double.ulpOfOne
+
     /// The features for (lengthscale, tolerance), built on first use; nil when the tolerance cannot be met
-    /// with at most `maximumRank` features (very short lengthscales), so the caller falls back to dense.
+    /// with at most `maximumRank` features (very short lengthscales) or at all, so the caller falls back to
+    /// the dense solver.
     static func shared(lengthscale: Double, tolerance: Double) -> KernelFeatures? {
-        guard lengthscale.isFinite, lengthscale * Double(maximumRank) >= 4 else { return nil }
+        guard lengthscale.isFinite, lengthscale * Double(maximumRank) >= 4, tolerance >= residualFloor else { return nil }
         let key = Key(lengthscale: lengthscale, tolerance: tolerance)
         registry.lock.lock()
         defer { registry.lock.unlock() }

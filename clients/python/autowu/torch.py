@@ -74,6 +74,7 @@ class AutoWULR(LRScheduler):
             raise ValueError("the client's steps_per_epoch/total_steps differ from the scheduler's")
         self.client = client
         self._buf: Optional[torch.Tensor] = None
+        self._views: tuple = ()
         self._buf_n = 0
         self._buf_first = 0
         self._ratios: Optional[List[float]] = None
@@ -96,17 +97,23 @@ class AutoWULR(LRScheduler):
 
     def _record(self, t: int, loss: Any) -> None:
         if isinstance(loss, torch.Tensor):
-            if loss.numel() != 1:
-                raise ValueError(f"step() takes the scalar loss, got a tensor of shape {tuple(loss.shape)}")
-            buf = self._buf
-            if self._buf_n and (t != self._buf_first + self._buf_n or buf.device != loss.device):
-                self._flush_device()
-            if buf is None or buf.device != loss.device:
-                buf = self._buf = torch.empty(self.batch_size, dtype=_loss_dtype(loss.device), device=loss.device)
+            if loss.ndim:
+                if loss.numel() != 1:
+                    raise ValueError(f"step() takes the scalar loss, got a tensor of shape {tuple(loss.shape)}")
+                loss = loss.reshape(())
             n = self._buf_n
+            buf = self._buf
+            if buf is None or buf.device != loss.device:
+                self._flush_device()
+                n = 0
+                buf = self._buf = torch.empty(self.batch_size, dtype=_loss_dtype(loss.device), device=loss.device)
+                self._views = buf.unbind(0)  # one 0-dim view per slot, made once
+            elif n and t != self._buf_first + n:
+                self._flush_device()
+                n = 0
             if n == 0:
                 self._buf_first = t
-            buf[n] = loss.detach().reshape(())
+            self._views[n].copy_(loss.detach())  # device to device, asynchronous: no host sync
             self._buf_n = n = n + 1
             if n == self.batch_size or (t + 1) % self.steps_per_epoch == 0:
                 self._flush_device()

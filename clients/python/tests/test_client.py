@@ -466,3 +466,15 @@ def test_per_step_overhead_is_small(daemon, make_client):
     print(f"step(): {per_step:.2f} us; lr() + step(): {per_iteration:.2f} us")
     # generous bounds (shared CI machines); the target is < 5 us for step()
     assert per_step < 25 and per_iteration < 50
+
+
+def test_a_burst_of_events_is_applied_in_order(daemon, make_client):
+    c = make_client()
+    assert daemon.subscribed.wait(2)
+    for e in range(5):
+        daemon.decide(e, publish=True)
+    assert daemon.wait_for(lambda: (c.permits(0), c.version)[1] == 6)
+    assert c.plan.decided_through_epoch == 4
+    lrs = run(c, 0, 5 * E + 2)
+    assert lrs == [c.plan.lr(t) for t in range(5 * E + 2)]
+    assert daemon.snapshots() == []
