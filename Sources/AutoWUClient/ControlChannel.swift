@@ -45,7 +45,7 @@ final class ControlChannel {
     /// Sends `body` and returns the reply, retrying (Lazy Pirate) until `deadline`.
     func request(_ body: Autowu_V1_Request.OneOf_Body, attemptTimeoutMilliseconds: Int? = nil, deadline: DispatchTime) throws -> Autowu_V1_Reply {
         let requestID = nextRequestID
-        nextRequestID &+= 1
+        nextRequestID = nextRequestID == UInt64.max ? 1 : nextRequestID + 1  // 0 is reserved (SPEC section 2)
         let bytes: [UInt8] = try Autowu_V1_Request.with {
             $0.protocolVersion = WireProtocol.version
             $0.requestID = requestID
@@ -67,6 +67,8 @@ final class ControlChannel {
                     throw ClientError.protocolViolation("the daemon's reply is not an autowu.v1.Reply")
                 }
                 if reply.requestID == requestID { return reply }
+                // The daemon could not read the request (so not its id either): an answer all the same.
+                if reply.requestID == 0, case .error(let error)? = reply.body, error.code == .errorMalformed { return reply }
                 // A late answer to an earlier attempt: not ours any more.
             }
             guard DispatchTime.now() < deadline else {

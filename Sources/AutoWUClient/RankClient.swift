@@ -166,7 +166,9 @@ public final class RankClient {
     }
 
     private func install(_ newState: Autowu_V1_JobState) throws {
-        guard newState.version > state.version else { return }
+        // Another incarnation is another job under this id: take it whatever its version.
+        let sameJob = newState.incarnation == state.incarnation
+        guard !sameJob || newState.version > state.version else { return }
         let newPlan: RankPlan
         do {
             newPlan = try RankPlan(wire: newState.plan)
@@ -227,8 +229,13 @@ public final class RankClient {
                 try install(error.job)
                 sendPending = true
             case .error(let error)? where error.code == .errorUnknownJob:
-                // The daemon lost or expired the job: register again (idempotent), then go on waiting.
-                try install(try register(deadline: deadline))
+                // The daemon expired or lost the job. A new registration can only go on if it needs no
+                // history the ranks no longer hold (they keep the undecided epochs only).
+                let fresh = try register(deadline: deadline)
+                guard epoch <= 0 || fresh.incarnation == state.incarnation else {
+                    throw ClientError.refused(code: .errorUnknownJob, message: "the daemon lost job \(options.jobID) and its loss history before epoch \(epoch): the warmup cannot go on consistently")
+                }
+                try install(fresh)
             case .error(let error)? where error.code == .errorInternal:
                 if DispatchTime.now() >= deadline { throw ClientError.refused(code: error.code, message: error.message) }
             case .error(let error)?:

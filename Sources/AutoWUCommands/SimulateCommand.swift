@@ -13,6 +13,7 @@ struct SimulateCommand: ParsableCommand {
             of each step (waiting at gates as the protocol says), records it, and reports the trace's loss for \
             that step (rank r adds (r - (N-1)/2) * 1e-3 * |loss|, so the ranks differ but average to the trace). \
             At the end every rank's LR sequence is compared bit for bit; any disagreement exits with status 1. \
+            With several jobs and a step interval, the jobs' starts are spread over one epoch's time. \
             Figures printed: loss reports ingested per second and the latency from an epoch's last report to \
             every rank holding its verdict.
             """)

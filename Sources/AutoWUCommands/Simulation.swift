@@ -3,6 +3,7 @@ import AutoWUClient
 import AutoWUProtocol
 import Dispatch
 import Foundation
+import ZeroMQ
 
 /// Plays a trace as many ranks of many jobs against a daemon, each rank on its own thread with its own
 /// client, and checks that all ranks of a job used bit-identical LRs at every step.
@@ -44,13 +45,21 @@ struct Simulation: Sendable {
 
     func run(jobIDs: [String]) -> SimulationResult {
         let records = Records()
+        // One ZeroMQ context (its I/O threads) for all ranks of this process, as a multi-GPU node's ranks
+        // would each have one: every rank still has its own sockets.
+        let context = try? ZMQContext(ioThreads: 1)
         let started = DispatchTime.now().uptimeNanoseconds
         let group = DispatchGroup()
-        for job in jobIDs {
+        // Jobs on a cluster do not start in the same millisecond: spread their starts over one epoch's
+        // worth of steps, so that their epochs do not all end at once.
+        let epochMicroseconds = Double(stepIntervalMicroseconds) * Double(spec.stepsPerEpoch)
+        for (index, job) in jobIDs.enumerated() {
+            let delay = epochMicroseconds * Double(index) / Double(jobIDs.count) / 1e6
             for rank in 0..<ranks {
                 group.enter()
                 let thread = Thread {
-                    records.store(playRank(job: job, rank: rank), job: job, rank: rank, ranks: ranks)
+                    if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+                    records.store(playRank(job: job, rank: rank, context: context), job: job, rank: rank, ranks: ranks)
                     group.leave()
                 }
                 thread.stackSize = 1 << 20
@@ -63,14 +72,14 @@ struct Simulation: Sendable {
                                 stepsPerEpoch: Int(spec.stepsPerEpoch))
     }
 
-    private func playRank(job: String, rank: Int) -> RankRecord {
+    private func playRank(job: String, rank: Int, context: ZMQContext?) -> RankRecord {
         var record = RankRecord()
         var heldAt: [Int: UInt64] = [:]
         do {
             var options = RankClient.Options(endpoints: endpoints, jobID: job, token: token, rank: rank, spec: spec)
             options.batchSize = batchSize
             options.waitBoundSeconds = waitBoundSeconds
-            let client = try RankClient(options: options)
+            let client = try RankClient(options: options, context: context)
             defer {
                 record.waits = client.waits
                 record.waitedNanoseconds = client.waitedNanoseconds

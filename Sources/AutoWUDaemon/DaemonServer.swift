@@ -279,8 +279,9 @@ final class DaemonServer {
             throw ProtocolError(.errorInvalidArgument, "\(error)")
         }
         controller.concludeIfNoTestRemains()
-        let state = JobStateBuilder.state(jobID: register.jobID, spec: spec, controller: controller, version: 1,
+        var state = JobStateBuilder.state(jobID: register.jobID, spec: spec, controller: controller, version: 1,
                                           stepsSeen: 0, lastVerdict: nil)
+        state.incarnation = UInt64.random(in: 1 ... UInt64.max)
         let tokenHash = TokenHash.digest(register.token)
         do {
             try store.save(StoredJob(jobID: register.jobID, spec: (try spec.serializedBytes() as [UInt8]), tokenHash: tokenHash,
@@ -369,7 +370,7 @@ final class DaemonServer {
             let work = EpochTest.Work(
                 jobID: job.id, spec: job.spec, specBytes: (try? job.spec.serializedBytes()) ?? [], tokenHash: job.tokenHash,
                 controller: job.controller, epoch: job.closedEpochs.removeFirst(), solver: job.parameters.solver,
-                version: job.state.version, stepsSeen: job.state.stepsSeen)
+                version: job.state.version, incarnation: job.state.incarnation, stepsSeen: job.state.stepsSeen)
             job.testInFlight = true
             testsInFlight += 1
             let wakeup = self.wakeup
@@ -436,8 +437,9 @@ final class DaemonServer {
         installed.state = state
         job.install(installed)
         let verdict = state.lastVerdict
+        let sinceClose = Double(DispatchTime.now().uptimeNanoseconds - result.closed.closedAt) / 1e6
         logger.info("epoch tested", metadata: [
-            "job": "\(job.id)", "epoch": "\(result.epoch)", "p_min": "\(verdict.pMin.map { String(format: "%.3f", $0) }.joined(separator: ","))",
+            "job": "\(job.id)", "epoch": "\(result.epoch)", "ms_since_close": "\(String(format: "%.2f", sinceClose))", "p_min": "\(verdict.pMin.map { String(format: "%.3f", $0) }.joined(separator: ","))",
             "votes": "\(verdict.votes)", "streak": "\(verdict.streak)", "micros": "\(verdict.testMicros)",
             "missing_reports": "\(verdict.reportsMissing)"])
         if state.hasDecision {

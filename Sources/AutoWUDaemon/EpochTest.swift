@@ -17,6 +17,7 @@ enum EpochTest {
         var epoch: Job.ClosedEpoch
         var solver: SolverKind
         var version: UInt64
+        var incarnation: UInt64
         var stepsSeen: UInt64
     }
 
@@ -40,8 +41,9 @@ enum EpochTest {
             if verdict.decision == nil { verdict.decision = controller.concludeIfNoTestRemains() }
             let micros = (DispatchTime.now().uptimeNanoseconds - started) / 1000
             let wireVerdict = verdict.wire(testMicros: micros, reportsMissing: work.epoch.missing)
-            let state = JobStateBuilder.state(jobID: work.jobID, spec: work.spec, controller: controller,
+            var state = JobStateBuilder.state(jobID: work.jobID, spec: work.spec, controller: controller,
                                               version: work.version + 1, stepsSeen: work.stepsSeen, lastVerdict: wireVerdict)
+            state.incarnation = work.incarnation
             let now = Date().timeIntervalSince1970
             let job = StoredJob(jobID: work.jobID, spec: work.specBytes, tokenHash: work.tokenHash,
                                 controller: Array(try JSONEncoder().encode(controller)), state: try state.serializedBytes(),

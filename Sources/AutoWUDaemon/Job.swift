@@ -29,6 +29,8 @@ final class Job {
         var epoch: Int
         var losses: [Double]
         var missing: Int
+        /// When the epoch closed (uptime ns): the start of its verdict's latency.
+        var closedAt: UInt64 = DispatchTime.now().uptimeNanoseconds
     }
 
     struct Waiter {

@@ -49,6 +49,10 @@ public struct JobParameters: Sendable, Equatable {
         let delay = spec.hasDecisionDelaySteps ? spec.decisionDelaySteps : 1
         guard delay <= WireProtocol.maximumTotalSteps else { throw invalid("decision_delay_steps is too large: \(delay)") }
         c.decisionDelaySteps = Int(delay)
+        guard spec.stepsPerEpoch + delay <= UInt64(WireProtocol.maximumBatchLosses) else {
+            // A rank's pending losses at a gate (at most E + d) must fit one loss batch.
+            throw invalid("steps_per_epoch + decision_delay_steps must be at most \(WireProtocol.maximumBatchLosses), got \(spec.stepsPerEpoch + delay)")
+        }
         c.seed = WireProtocol.seed(jobID: jobID)
         do {
             try c.validate()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import CLinAlg
 @testable import AutoWU
 
 /// The fast solver against the exact one: same losses, posteriors, votes and decisions.
@@ -105,10 +106,12 @@ import Testing
     /// are short so that the exact solver stays cheap. Ten chunks, run in parallel.
     @Test(arguments: 0..<10)
     func randomTracesReplayAlike(chunk: Int) throws {
+        let tally = LowRankAgreement.Tally()
         for seed in UInt64(chunk * 100) ..< UInt64(chunk * 100 + 100) {
-            let problems = try LowRankAgreement.replay(LowRankRandom.trace(seed: seed))
+            let problems = try LowRankAgreement.replay(LowRankRandom.trace(seed: seed), tally: tally)
             #expect(problems.isEmpty, "trace seed \(seed): \(problems)")
         }
+        print("LowRank replays, traces \(chunk * 100)..<\(chunk * 100 + 100): \(tally)")
     }
 
     @Test(arguments: [0.0, 0.1, -3.7, 1e6, 1e-9, 2.5e-300])
@@ -172,16 +175,20 @@ import Testing
     }
 
     /// Why the whole-test comparisons calibrate against a perturbed exact solver: on data whose spread is
-    /// small against Adam's step (lr = 0.01), the fit of theta is chaotic, and the exact solver's own P_min
-    /// moves by far more than 1e-6 when its inputs move by 1e-10 (about its own accuracy).
-    @Test func onFlatDataTheExactSolverDoesNotReproduceItself() {
-        var random = LowRankRandom(seed: 10)
-        let losses = (0..<40).map { _ in 1e-9 * random.normal() }
-        let exact = LowRankAgreement.run(losses, settings: settings, solver: DenseCholeskySolver())
-        let nudged = LowRankAgreement.run(losses, settings: settings, solver: NudgedDenseSolver())
-        let moved = zip(exact.pMin, nudged.pMin).map { abs($0 - $1) }.max() ?? 0
-        #expect(moved > 1e-5, "P_min moved by \(moved) only")
-        #expect(exact.votes == nudged.votes)
+    /// small against Adam's step (lr = 0.01; here losses of ~1e-9), the warm-started fit of theta is
+    /// chaotic, and the exact solver's own P_min moves by far more than 1e-6 when its inputs move by 1e-10
+    /// (about its own accuracy). No solver can match it there to 1e-6; the votes still agree.
+    @Test func onFlatDataTheExactSolverDoesNotReproduceItself() throws {
+        let trace = LowRankRandom.trace(seed: 19)
+        let exact = try LowRankAgreement.verdicts(trace, solver: DenseCholeskySolver())
+        let nudged = try LowRankAgreement.verdicts(trace, solver: NudgedDenseSolver())
+        var moved = 0.0
+        for (a, b) in zip(exact, nudged) {
+            guard let u = a.check, let v = b.check else { continue }
+            moved = max(moved, zip(u.pMin, v.pMin).map { abs($0 - $1) }.max() ?? 0)
+            #expect(u.votes == v.votes)
+        }
+        #expect(moved > 1e-4, "P_min moved by \(moved) only")
     }
 
     @Test func theFastSolverIsSelectableByName() throws {
@@ -237,6 +244,15 @@ enum LowRankAgreement {
     /// outputscale gradient was itself off by up to 2e-8 against 50-digit arithmetic, the fast one by 4e-8.
     static let gradientTolerance = 1e-7
     static let pMinTolerance = 1e-6
+
+    /// Largest differences of whole tests, for the record.
+    final class Tally: CustomStringConvertible {
+        var tests = 0, illConditioned = 0, pMin = 0.0, argminSteps = 0, fit = 0.0
+        var description: String {
+            "\(tests) tests (\(illConditioned) where the exact solver does not reproduce itself); elsewhere P_min "
+                + "\(pMin), argmin \(argminSteps) grid steps, fitted parameters \(fit) relative"
+        }
+    }
 
     struct Worst: CustomStringConvertible {
         var loss = 0.0, plainLoss = 0.0, gradient = [0.0, 0.0, 0.0], pMin = 0.0, argminSteps = 0
@@ -306,9 +322,10 @@ enum LowRankAgreement {
 
     static func fitDifference(_ a: MinimumTestResult, _ b: MinimumTestResult) -> Double {
         guard let u = a.model, let v = b.model else { return a.model == nil && b.model == nil ? 0 : .infinity }
-        let pairs = [(u.mean.constant, v.mean.constant), (u.kernel.outputscale, v.kernel.outputscale),
-                     (u.likelihood.noise, v.likelihood.noise)]
-        return pairs.map { relative($0, $1, scale: 0) }.max() ?? 0
+        // theta relative to the prior's scale sqrt(s) as well, since it may sit near 0.
+        return max(relative(u.mean.constant, v.mean.constant, scale: v.kernel.outputscale.squareRoot()),
+                   relative(u.kernel.outputscale, v.kernel.outputscale, scale: 0),
+                   relative(u.likelihood.noise, v.likelihood.noise, scale: 0))
     }
 
     static func sensitivity(_ exact: MinimumTestResult, _ nudged: MinimumTestResult, settings: MinimumTestSettings) -> Sensitivity {
@@ -320,17 +337,29 @@ enum LowRankAgreement {
     }
 
     /// Two results of `MinimumTest.run` on the same losses. Votes always agree; the figures within the
-    /// tolerances, or, where the exact solver does not reproduce itself (`sensitivity`), within 100 times
-    /// its own spread (the largest ratio seen over 1,000 traces was 16) and no claim on the argmin.
+    /// tolerances where the exact solver reproduces itself (`sensitivity`). Where it does not (flat data,
+    /// chaotic fit; ~8% of the random traces), its P_min is only known to its own spread: then within 100
+    /// times that spread or 0.01 (P_min wanders around 0.5 there, far from any vote), no claim on argmins.
     static func result(_ fast: MinimumTestResult, _ exact: MinimumTestResult, sensitivity: Sensitivity?,
-                       settings: MinimumTestSettings) -> [String] {
+                       settings: MinimumTestSettings, tally: Tally? = nil) -> [String] {
         var problems: [String] = []
         if fast.votes != exact.votes || fast.positive != exact.positive { problems.append("votes \(fast.votes) vs exact \(exact.votes)") }
         if fast.finitePoints != exact.finitePoints { problems.append("finite points differ") }
         guard fast.pMin.count == exact.pMin.count, fast.argminX.count == exact.argminX.count else { return problems + ["counts differ"] }
         let spread = sensitivity ?? Sensitivity()
         let conditioned = spread.isWellConditioned
-        for i in fast.pMin.indices where !(abs(fast.pMin[i] - exact.pMin[i]) <= pMinTolerance + 100 * spread.pMin) {
+        let allowed = conditioned ? pMinTolerance : max(pMinTolerance + 100 * spread.pMin, 0.01)
+        if let tally {
+            tally.tests += 1
+            if conditioned {
+                tally.pMin = max(tally.pMin, zip(fast.pMin, exact.pMin).map { abs($0 - $1) }.max() ?? 0)
+                tally.argminSteps = max(tally.argminSteps, zip(fast.argminX, exact.argminX).map { steps($0, $1, settings: settings) }.max() ?? 0)
+                tally.fit = max(tally.fit, fitDifference(fast, exact))
+            } else {
+                tally.illConditioned += 1
+            }
+        }
+        for i in fast.pMin.indices where !(abs(fast.pMin[i] - exact.pMin[i]) <= allowed) {
             problems.append("P_min[\(i)] \(fast.pMin[i]) vs exact \(exact.pMin[i])")
         }
         for i in fast.argminX.indices where conditioned && steps(fast.argminX[i], exact.argminX[i], settings: settings) > 1 {
@@ -357,14 +386,16 @@ enum LowRankAgreement {
     }
 
     /// One `MinimumTest.run` from the controller's initial fit state, with both solvers.
-    static func minimumTest(_ losses: [Double], settings: MinimumTestSettings) -> [String] {
+    static func minimumTest(_ losses: [Double], settings: MinimumTestSettings, tally: Tally? = nil) -> [String] {
         let fast = run(losses, settings: settings, solver: LowRankSolver())
         let exact = run(losses, settings: settings, solver: DenseCholeskySolver())
-        let problems = result(fast, exact, sensitivity: nil, settings: settings)
-        guard !problems.isEmpty else { return [] }
+        guard !result(fast, exact, sensitivity: nil, settings: settings).isEmpty else {
+            _ = result(fast, exact, sensitivity: nil, settings: settings, tally: tally)
+            return []
+        }
         // Only now is the perturbed exact run worth its cost.
         let nudged = run(losses, settings: settings, solver: NudgedDenseSolver())
-        return result(fast, exact, sensitivity: sensitivity(exact, nudged, settings: settings), settings: settings)
+        return result(fast, exact, sensitivity: sensitivity(exact, nudged, settings: settings), settings: settings, tally: tally)
     }
 
     static func verdicts<Solver: GaussianProcessSolver>(_ trace: (configuration: AutoWUConfiguration, epochs: [[Double]]),
@@ -380,18 +411,22 @@ enum LowRankAgreement {
     /// A whole replay with both solvers: identical verdicts (streak, divergence, votes, switch reason, epoch
     /// and step) and figures as in `result`; t* within one grid step of t where the exact is well-conditioned.
     static func replay(_ trace: (configuration: AutoWUConfiguration, epochs: [[Double]]),
-                       solver: LowRankSolver = LowRankSolver()) throws -> [String] {
+                       solver: LowRankSolver = LowRankSolver(), tally: Tally? = nil) throws -> [String] {
         let fast = try verdicts(trace, solver: solver)
         let exact = try verdicts(trace, solver: DenseCholeskySolver())
-        let problems = compare(fast, exact, nudged: nil, settings: trace.configuration.test)
-        guard !problems.isEmpty else { return [] }
+        guard !compare(fast, exact, nudged: nil, settings: trace.configuration.test).isEmpty else {
+            _ = compare(fast, exact, nudged: nil, settings: trace.configuration.test, tally: tally)
+            return []
+        }
         let nudged = try verdicts(trace, solver: NudgedDenseSolver())
-        return compare(fast, exact, nudged: nudged, settings: trace.configuration.test)
+        return compare(fast, exact, nudged: nudged, settings: trace.configuration.test, tally: tally)
     }
 
     static func compare(_ fast: [EpochVerdict], _ exact: [EpochVerdict], nudged: [EpochVerdict]?,
-                        settings: MinimumTestSettings) -> [String] {
+                        settings: MinimumTestSettings, tally: Tally? = nil) -> [String] {
         guard fast.count == exact.count else { return ["\(fast.count) verdicts vs exact \(exact.count)"] }
+        // The fit is carried from test to test, so an earlier test's rounding-set outcome is inherited.
+        var inherited = Sensitivity()
         for index in exact.indices {
             let a = fast[index], b = exact[index]
             let twin = nudged.flatMap { index < $0.count ? $0[index] : nil }
@@ -409,10 +444,15 @@ enum LowRankAgreement {
                     spread = Sensitivity(pMin: 1, argminSteps: settings.gridSize, fit: .infinity)
                 }
                 if let u = b.decision, let v = twin.decision { spread?.minimumStep = abs(u.minimumStep - v.minimumStep) }
+                inherited.pMin = max(inherited.pMin, spread?.pMin ?? 0)
+                inherited.argminSteps = max(inherited.argminSteps, spread?.argminSteps ?? 0)
+                inherited.fit = max(inherited.fit, spread?.fit ?? 0)
+                inherited.minimumStep = max(inherited.minimumStep, spread?.minimumStep ?? 0)
+                spread = inherited
             }
             switch (a.check, b.check) {
             case (nil, nil): break
-            case let (u?, v?): problems += result(u, v, sensitivity: spread, settings: settings)
+            case let (u?, v?): problems += result(u, v, sensitivity: spread, settings: settings, tally: tally)
             default: problems.append("only one tested")
             }
             switch (a.decision, b.decision) {
@@ -570,5 +610,71 @@ struct LowRankRandom {
         }
         let epochs = (0..<epochCount).map { Array(losses[($0 * stepsPerEpoch)..<(($0 + 1) * stepsPerEpoch)]) }
         return (configuration, epochs)
+    }
+}
+
+
+@Suite struct LowRankParts {
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["AUTOWU_BENCHMARK"] != nil))
+    func parts() {
+        let settings = MinimumTestSettings()
+        let grid = settings.grid
+        var random = LowRankRandom(seed: 1)
+        func time(_ label: String, _ reps: Int, _ body: () -> Void) {
+            var t: [Double] = []
+            for _ in 0..<reps { let s = DispatchTime.now().uptimeNanoseconds; body(); t.append(Double(DispatchTime.now().uptimeNanoseconds - s) * 1e-3) }
+            print("PART", label, t.sorted()[reps / 2], "us")
+        }
+        let x100 = (0..<100).map { Double($0 * 25) / 2500 }, y100 = x100.map { $0 * $0 + 0.01 * random.normal() }
+        let x500 = (0..<500).map { Double($0 * 5) / 2500 }, y500 = x500.map { $0 * $0 + 0.01 * random.normal() }
+        let model = LowRankSolverTests.model(theta: 0.3, outputscale: 0.7, noise: 1e-3)
+        let basis = KernelFeatures.shared(lengthscale: 0.2, tolerance: 1e-14)!
+        time("features 500", 201) { _ = basis.features(at: x500) }
+        time("features 100", 201) { _ = basis.features(at: x100) }
+        time("likelihood prep 100", 201) { _ = LowRankSolver().marginalLogLikelihood(inputs: x100, targets: y100, lengthscale: 0.2) }
+        let l = LowRankSolver().marginalLogLikelihood(inputs: x100, targets: y100, lengthscale: 0.2)
+        time("101 evaluations", 201) { for _ in 0..<101 { _ = l.lossAndGradient(model) } }
+        var fit = HyperparameterFit(parameters: RawHyperparameters(constant: 0, initialNoise: 1e-3, noiseFloor: 1e-4), optimizer: AdamOptimizer(dimension: 3))
+        time("fit run 100", 201) { var f = fit; f.run(on: l, steps: 100, lengthscale: 0.2, noiseFloor: 1e-4) }
+        fit.run(on: l, steps: 1, lengthscale: 0.2, noiseFloor: 1e-4)
+        time("posterior 500", 201) { _ = LowRankSolver().posterior(inputs: x500, targets: y500, model: model, grid: grid) }
+        time("posterior 100", 201) { _ = LowRankSolver().posterior(inputs: x100, targets: y100, model: model, grid: grid) }
+        let p = LowRankSolver().posterior(inputs: x500, targets: y500, model: model, grid: grid)
+        time("evidence", 201) { _ = MinimumTest<LowRankSolver>.minimumEvidence(p, grid: grid, jitter: 1e-4) }
+        time("grid copy", 201) { _ = MinimumTestSettings().grid }
+        var worst = 0.0
+        for i in 0..<1_000_000 { let u = -700.0 * Double(i) / 1e6; let a = KernelFeatures.exponential(u), b = exp(u); worst = max(worst, abs(a - b) / b) }
+        print("PART exp worst relative", worst)
+        let us = (0..<10500).map { -12.5 * Double($0) / 10500 }
+        var sink = 0.0
+        time("10500 exps fast", 201) { for u in us { sink += KernelFeatures.exponential(u) } }
+        time("10500 exps libm", 201) { for u in us { sink += exp(u) } }
+        print(sink > 0)
+        var out = [Double](repeating: 0, count: 500 * 21)
+        time("fill 500x21 fast", 201) {
+            out.withUnsafeMutableBufferPointer { o in
+                x500.withUnsafeBufferPointer { xs in
+                    for i in 0..<21 { let z = basis.points[i]; for j in 0..<500 { let d = xs[j] - z; o[i * 500 + j] = KernelFeatures.exponential(-12.5 * d * d) } }
+                }
+            }
+        }
+        time("fill 500x21 libm", 201) {
+            out.withUnsafeMutableBufferPointer { o in
+                x500.withUnsafeBufferPointer { xs in
+                    for i in 0..<21 { let z = basis.points[i]; for j in 0..<500 { let d = xs[j] - z; o[i * 500 + j] = exp(-12.5 * d * d) } }
+                }
+            }
+        }
+        let f500 = basis.features(at: x500)
+        time("trsm 500", 201) {
+            var o = f500
+            o.withUnsafeMutableBufferPointer { ob in basis.factor.withUnsafeBufferPointer { l in
+                cblas_dtrsm(CblasColMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, 500, 21, 1.0, l.baseAddress, 21, ob.baseAddress, 500) } }
+        }
+        time("syrk 500", 201) {
+            var b = [Double](repeating: 0, count: 441)
+            f500.withUnsafeBufferPointer { f in b.withUnsafeMutableBufferPointer { bb in
+                cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, 21, 500, 1.0, f.baseAddress, 500, 0.0, bb.baseAddress, 21) } }
+        }
     }
 }

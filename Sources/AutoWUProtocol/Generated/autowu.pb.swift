@@ -761,6 +761,13 @@ public nonisolated struct Autowu_V1_JobState: @unchecked Sendable {
     set {_uniqueStorage()._stepsSeen = newValue}
   }
 
+  /// Random, non-zero, fixed when the job is registered. A state with another incarnation is another job
+  /// under the same id (the old one expired or was lost): replace what you hold, whatever the versions.
+  public var incarnation: UInt64 {
+    get {_storage._incarnation}
+    set {_uniqueStorage()._incarnation = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1753,7 +1760,7 @@ nonisolated extension Autowu_V1_Decision: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Autowu_V1_JobState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JobState"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}version\0\u{1}spec\0\u{1}plan\0\u{1}phase\0\u{3}last_verdict\0\u{1}decision\0\u{3}steps_seen\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}version\0\u{1}spec\0\u{1}plan\0\u{1}phase\0\u{3}last_verdict\0\u{1}decision\0\u{3}steps_seen\0\u{1}incarnation\0")
 
   fileprivate class _StorageClass {
     var _jobID: String = String()
@@ -1764,6 +1771,7 @@ nonisolated extension Autowu_V1_JobState: SwiftProtobuf.Message, SwiftProtobuf._
     var _lastVerdict: Autowu_V1_Verdict? = nil
     var _decision: Autowu_V1_Decision? = nil
     var _stepsSeen: UInt64 = 0
+    var _incarnation: UInt64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1782,6 +1790,7 @@ nonisolated extension Autowu_V1_JobState: SwiftProtobuf.Message, SwiftProtobuf._
       _lastVerdict = source._lastVerdict
       _decision = source._decision
       _stepsSeen = source._stepsSeen
+      _incarnation = source._incarnation
     }
   }
 
@@ -1808,6 +1817,7 @@ nonisolated extension Autowu_V1_JobState: SwiftProtobuf.Message, SwiftProtobuf._
         case 6: try { try decoder.decodeSingularMessageField(value: &_storage._lastVerdict) }()
         case 7: try { try decoder.decodeSingularMessageField(value: &_storage._decision) }()
         case 8: try { try decoder.decodeSingularUInt64Field(value: &_storage._stepsSeen) }()
+        case 9: try { try decoder.decodeSingularUInt64Field(value: &_storage._incarnation) }()
         default: break
         }
       }
@@ -1844,6 +1854,9 @@ nonisolated extension Autowu_V1_JobState: SwiftProtobuf.Message, SwiftProtobuf._
       if _storage._stepsSeen != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._stepsSeen, fieldNumber: 8)
       }
+      if _storage._incarnation != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._incarnation, fieldNumber: 9)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1861,6 +1874,7 @@ nonisolated extension Autowu_V1_JobState: SwiftProtobuf.Message, SwiftProtobuf._
         if _storage._lastVerdict != rhs_storage._lastVerdict {return false}
         if _storage._decision != rhs_storage._decision {return false}
         if _storage._stepsSeen != rhs_storage._stepsSeen {return false}
+        if _storage._incarnation != rhs_storage._incarnation {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -152,8 +152,8 @@ class RankClient:
         self.wait_ms = int(wait_ms)
         self.close_linger_ms = int(close_linger_ms)
         #: Counters, for logs and tests.
-        self.stats = dict(batches_sent=0, losses_sent=0, batches_dropped=0, events_applied=0, events_ignored=0, events_stale=0,
-                          requests=0, retries=0, reconnects=0, snapshots=0, registers=0, waits=0,
+        self.stats = dict(batches_sent=0, losses_sent=0, batches_dropped=0, events_applied=0, events_ignored=0,
+                          events_stale=0, requests=0, retries=0, reconnects=0, snapshots=0, registers=0, waits=0,
                           wait_seconds=0.0)
 
         self._events_topic = f"job/{self.job_id}/".encode()
@@ -386,7 +386,7 @@ class RankClient:
         """Send the unsent losses, then drop the kept losses of decided epochs."""
         if not force and not self._ingest_ready and not self._ingest_subscribed():
             unsent = len(self._losses) - self._sent
-            if unsent < self.steps_per_epoch + self.decision_delay_steps + self.batch_size and self._pub is not None:
+            if unsent < self.steps_per_epoch + self.decision_delay_steps + self.batch_size:
                 # Nobody listens yet: hold the losses back (they go with the next flush or a gate's Snapshot).
                 self._flush_at = self._next + 1
                 return
