@@ -70,6 +70,9 @@ let package = Package(
         ),
         .executableTarget(name: "autowu", dependencies: ["AutoWUCommands"]),
 
+        // The solver benchmark (issue: fast GP test): `swift run -c release autowu-bench`.
+        .executableTarget(name: "autowu-bench", dependencies: ["AutoWU"]),
+
         // Real daemon processes for the integration tests.
         .target(name: "AutoWUTestKit", dependencies: ["AutoWUClient"]),
 

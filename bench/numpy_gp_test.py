@@ -192,8 +192,10 @@ def main_stdin():
         if ctx is not None:
             ctx.restore_original_limits()
     t = np.array(samples_us)
+    import resource  # peak memory of this process (KiB on Linux), for the benchmark's table
     json.dump({"numpy": np.__version__, "scipy": scipy.__version__,
                "blas_threads": threads, "results": results,
+               "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                "timing_us": {"median": float(np.median(t)) if t.size else None,
                              "p99": float(np.percentile(t, 99)) if t.size else None,
                              "samples": int(t.size)}},

@@ -29,8 +29,10 @@ public struct MinimumTest<Solver: GaussianProcessSolver>: Sendable {
         let x = { (indices: [Int]) in indices.map { Double($0) / n } }
         let y = { (indices: [Int]) in indices.map { losses[$0] } }
 
+        let subsets = drawSubsets(finite: finite, sampler: &sampler)
+
         // Fit on C0, the constant reset to the mean of the finite losses first (as the reference does).
-        let fitSubset = sampler.sortedSubset(of: finite, size: settings.fitSubsetSize)
+        let fitSubset = subsets.fit
         fit.parameters.constant = finite.reduce(0.0) { $0 + losses[$1] } / Double(finite.count)
         let objective = solver.marginalLogLikelihood(inputs: x(fitSubset), targets: y(fitSubset), lengthscale: settings.lengthscale)
         let (initialLoss, finalLoss) = fit.run(on: objective, steps: settings.fitSteps,
@@ -39,8 +41,7 @@ public struct MinimumTest<Solver: GaussianProcessSolver>: Sendable {
 
         // Each of C1..C_n votes.
         var pMin: [Double] = [], argminX: [Double] = []
-        for _ in 0..<settings.testCount {
-            let subset = sampler.sortedSubset(of: finite, size: settings.testSubsetSize)
+        for subset in subsets.tests {
             let posterior = solver.posterior(inputs: x(subset), targets: y(subset), model: model, grid: grid)
             let evidence = Self.minimumEvidence(posterior, grid: grid, jitter: settings.differenceJitter)
             pMin.append(evidence.pMin)
@@ -50,6 +51,14 @@ public struct MinimumTest<Solver: GaussianProcessSolver>: Sendable {
         return MinimumTestResult(pMin: pMin, argminX: argminX, votes: votes,
                                  positive: 2 * votes > settings.testCount, finitePoints: finite.count,
                                  model: model, fitLoss: [initialLoss, finalLoss])
+    }
+
+    /// C0 (the fit's points) and C1..C_n (the posteriors'), as indices into the losses, in the order the
+    /// generator draws them.
+    public func drawSubsets(finite: [Int], sampler: inout SubsetSampler) -> (fit: [Int], tests: [[Int]]) {
+        let fit = sampler.sortedSubset(of: finite, size: settings.fitSubsetSize)
+        let tests = (0..<settings.testCount).map { _ in sampler.sortedSubset(of: finite, size: settings.testSubsetSize) }
+        return (fit, tests)
     }
 
     /// P_min of Eq. 4 and the argmin of the posterior mean over the grid.

@@ -5,6 +5,9 @@ public struct SubsetSampler: Sendable, Equatable, Codable {
 
     public init(seed: UInt64) { state = seed }
 
+    /// The next 64 random bits (also for callers that need a seeded stream of their own).
+    public mutating func nextUniformBits() -> UInt64 { next() }
+
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
