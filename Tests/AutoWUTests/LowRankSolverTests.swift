@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-import CLinAlg
 @testable import AutoWU
 
 /// The fast solver against the exact one: same losses, posteriors, votes and decisions.
@@ -16,18 +15,25 @@ import CLinAlg
         // Off the reference grid too: the data sit at j / N for any N, the test's grid at j / 499.
         var random = LowRankRandom(seed: 1)
         let x = (0..<400).map { _ in random.uniform() } + [0, 1, 1.0 / 3, 998.0 / 999, 1.0 / 499]
-        let phi = basis.features(at: x)
-        let r = basis.rank
-        var worst = 0.0
+        let phi = basis.features(at: x)  // interpolated from the table
+        let direct = KernelFeatures.directFeatures(at: x, points: basis.points, factor: basis.factor, lengthscale: 0.2)
+        let r = basis.rank, n = x.count
+        var worst = 0.0, worstDirect = 0.0
         for a in x.indices {
             for b in x.indices {
-                var dot = 0.0
-                for i in 0..<r { dot += phi[a * r + i] * phi[b * r + i] }
+                var dot = 0.0, directDot = 0.0
+                for i in 0..<r {
+                    dot += phi[i * n + a] * phi[i * n + b]
+                    directDot += direct[i * n + a] * direct[i * n + b]
+                }
                 let exact = SquaredExponentialKernel(lengthscale: 0.2, outputscale: 1).correlation(x[a], x[b])
                 worst = max(worst, abs(exact - dot))
+                worstDirect = max(worstDirect, abs(exact - directDot))
             }
         }
         #expect(worst < 1e-14, "largest |k(x, x') - phi(x).phi(x')| = \(worst)")
+        #expect(worstDirect < 1e-14, "largest |k(x, x') - phi(x).phi(x')| from the definition = \(worstDirect)")
+        print("LowRank features: rank \(r), residual \(basis.residual), largest kernel error \(worst) (\(worstDirect) uninterpolated)")
     }
 
     @Test func theRankFollowsTheToleranceAndTheLengthscale() throws {
@@ -64,7 +70,8 @@ import CLinAlg
             let problems = LowRankAgreement.likelihood(inputs: x, targets: y, model: model, worst: &worst)
             #expect(problems.isEmpty, "data set \(index): \(problems)")
         }
-        print("LowRank likelihood, largest differences: \(worst)")
+        print("LowRank likelihood, largest differences: loss \(worst.loss) of its terms' scale (\(worst.plainLoss) of "
+              + "itself), gradient (theta, s, sn2) \(worst.gradient) of their terms' scales")
     }
 
     @Test func thePosteriorsVoteAlike() {
@@ -76,10 +83,10 @@ import CLinAlg
             let problems = LowRankAgreement.posterior(inputs: x, targets: y, model: model, settings: settings, worst: &worst)
             #expect(problems.isEmpty, "data set \(index): \(problems)")
         }
-        print("LowRank posterior, largest differences: \(worst)")
+        print("LowRank posterior, largest differences: P_min \(worst.pMin), argmin \(worst.argminSteps) grid steps")
     }
 
-    /// The comparisons have teeth: a solver with too few features (tolerance 1e-6, r = 11) is caught.
+    /// The comparisons have teeth: a solver with too few features (tolerance 1e-6, r = 13) is caught.
     @Test func theComparisonsCatchACoarseSolver() throws {
         var random = LowRankRandom(seed: 4)
         let coarse = LowRankSolver(tolerance: 1e-6)
@@ -97,6 +104,7 @@ import CLinAlg
             replaysCaught += 1
         }
         #expect(replaysCaught >= 5, "only \(replaysCaught) of 20 replays flagged")
+        print("LowRank coarse solver (rank \(KernelFeatures.shared(lengthscale: 0.2, tolerance: 1e-6)?.rank ?? 0)): \(caught) of 20 data sets, \(replaysCaught) of 20 replays flagged")
     }
 
     // MARK: Whole tests and replays
@@ -116,24 +124,29 @@ import CLinAlg
 
     @Test(arguments: [0.0, 0.1, -3.7, 1e6, 1e-9, 2.5e-300])
     func constantLossesTestAlike(value: Double) {
+        let tally = LowRankAgreement.Tally()
         for count in [1, 2, 7, 50, 160] {
-            let problems = LowRankAgreement.minimumTest(Array(repeating: value, count: count), settings: settings)
+            let problems = LowRankAgreement.minimumTest(Array(repeating: value, count: count), settings: settings, tally: tally)
             #expect(problems.isEmpty, "\(count) losses of \(value): \(problems)")
         }
+        print("LowRank constant losses of \(value): \(tally)")
     }
 
     @Test func aSingleFinitePointTestsAlike() {
+        let tally = LowRankAgreement.Tally()
         for (count, index) in [(1, 0), (40, 0), (40, 17), (40, 39), (900, 450)] {
             var losses = Array(repeating: Double.nan, count: count)
             for i in losses.indices where i % 3 == 1 { losses[i] = i % 2 == 0 ? .infinity : -.infinity }
             losses[index] = 2.3
-            let problems = LowRankAgreement.minimumTest(losses, settings: settings)
+            let problems = LowRankAgreement.minimumTest(losses, settings: settings, tally: tally)
             #expect(problems.isEmpty, "one finite loss at \(index) of \(count): \(problems)")
         }
+        print("LowRank single finite loss: \(tally)")
     }
 
     @Test(arguments: [1e-9, 1e-3, 1.0, 1e6])
     func extremeMagnitudesTestAlike(magnitude: Double) {
+        let tally = LowRankAgreement.Tally()
         var random = LowRankRandom(seed: 5)
         for shape in 0..<6 {
             let count = [30, 80, 150][shape % 3]
@@ -142,36 +155,41 @@ import CLinAlg
                 let curve = shape < 3 ? 3 * (x - 0.6) * (x - 0.6) : 2 - 1.5 * x
                 return magnitude * (curve + 0.05 * random.normal())
             }
-            let problems = LowRankAgreement.minimumTest(losses, settings: settings)
+            let problems = LowRankAgreement.minimumTest(losses, settings: settings, tally: tally)
             #expect(problems.isEmpty, "magnitude \(magnitude), shape \(shape): \(problems)")
         }
+        print("LowRank losses of magnitude \(magnitude): \(tally)")
     }
 
     /// Noise 1e4 times the signal (the GP sees pure noise) and 1e-6 times it (it interpolates).
     @Test(arguments: [1e4, 1e-6])
     func noiseFarFromTheSignalTestsAlike(noiseToSignal: Double) {
+        let tally = LowRankAgreement.Tally()
         var random = LowRankRandom(seed: 6)
         for count in [20, 90, 300] {
             let losses = (0..<count).map { j -> Double in
                 let x = Double(j) / Double(count)
                 return 1 + 0.1 * (x - 0.7) * (x - 0.7) + 0.1 * noiseToSignal * random.normal()
             }
-            let problems = LowRankAgreement.minimumTest(losses, settings: settings)
+            let problems = LowRankAgreement.minimumTest(losses, settings: settings, tally: tally)
             #expect(problems.isEmpty, "\(count) losses, noise / signal \(noiseToSignal): \(problems)")
         }
+        print("LowRank noise / signal \(noiseToSignal): \(tally)")
     }
 
     /// More points than the subsets hold (100 for the fit, 500 per posterior), so the sampler really draws.
     @Test func longTracesTestAlike() {
+        let tally = LowRankAgreement.Tally()
         var random = LowRankRandom(seed: 7)
         for count in [700, 2500] {
             let losses = (0..<count).map { j -> Double in
                 let x = Double(j) / Double(count)
                 return 2 * (x - 0.8) * (x - 0.8) + 0.03 * random.normal()
             }
-            let problems = LowRankAgreement.minimumTest(losses, settings: settings)
+            let problems = LowRankAgreement.minimumTest(losses, settings: settings, tally: tally)
             #expect(problems.isEmpty, "\(count) losses: \(problems)")
         }
+        print("LowRank long traces: \(tally)")
     }
 
     /// Why the whole-test comparisons calibrate against a perturbed exact solver: on data whose spread is
@@ -206,6 +224,29 @@ import CLinAlg
             #expect(try byName.endEpoch(losses, solver: .fast) == byValue.endEpoch(losses, solver: LowRankSolver()))
         }
         #expect(byName == byValue)
+    }
+
+    /// The recorded traces of the repository (traces/*.csv), replayed as the reference's jobs ran them.
+    /// Slow with the exact solver in a debug build, so opt-in:
+    /// AUTOWU_BENCHMARK=1 swift test -c release -Xswiftc -enable-testing --filter LowRankSolverTests/recorded
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["AUTOWU_BENCHMARK"] != nil))
+    func recordedTracesReplayAlike() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("traces")
+        let jobs = try #require(JSONSerialization.jsonObject(
+            with: Data(contentsOf: folder.appendingPathComponent("reference-decisions.json"))) as? [String: [String: Any]])
+        for (name, job) in jobs.sorted(by: { $0.key < $1.key }) {
+            let spe = try #require(job["steps_per_epoch"] as? Int), total = try #require(job["total_steps"] as? Int)
+            let lines = try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
+                .split(whereSeparator: \.isNewline)
+            let column = try #require(lines.first?.split(separator: ",").firstIndex { $0.trimmingCharacters(in: .whitespaces) == "loss" })
+            let losses = lines.dropFirst().map { Double($0.split(separator: ",", omittingEmptySubsequences: false)[column]) ?? .nan }
+            let epochs = stride(from: 0, to: losses.count - spe + 1, by: spe).map { Array(losses[$0 ..< $0 + spe]) }
+            let tally = LowRankAgreement.Tally()
+            let problems = try LowRankAgreement.replay((AutoWUConfiguration(stepsPerEpoch: spe, totalSteps: total), epochs), tally: tally)
+            #expect(problems.isEmpty, "\(name): \(problems)")
+            print("LowRank recorded trace \(name): \(tally)")
+        }
     }
 
     // MARK: Speed
@@ -254,12 +295,8 @@ enum LowRankAgreement {
         }
     }
 
-    struct Worst: CustomStringConvertible {
+    struct Worst {
         var loss = 0.0, plainLoss = 0.0, gradient = [0.0, 0.0, 0.0], pMin = 0.0, argminSteps = 0
-        var description: String {
-            "loss \(loss) of its scale (\(plainLoss) of itself), gradient \(gradient) of their scales, "
-                + "P_min \(pMin), argmin \(argminSteps) grid steps"
-        }
     }
 
     /// |a - b| relative to the larger of |b| and `scale`; 0 when both are exactly equal.
@@ -614,67 +651,4 @@ struct LowRankRandom {
 }
 
 
-@Suite struct LowRankParts {
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["AUTOWU_BENCHMARK"] != nil))
-    func parts() {
-        let settings = MinimumTestSettings()
-        let grid = settings.grid
-        var random = LowRankRandom(seed: 1)
-        func time(_ label: String, _ reps: Int, _ body: () -> Void) {
-            var t: [Double] = []
-            for _ in 0..<reps { let s = DispatchTime.now().uptimeNanoseconds; body(); t.append(Double(DispatchTime.now().uptimeNanoseconds - s) * 1e-3) }
-            print("PART", label, t.sorted()[reps / 2], "us")
-        }
-        let x100 = (0..<100).map { Double($0 * 25) / 2500 }, y100 = x100.map { $0 * $0 + 0.01 * random.normal() }
-        let x500 = (0..<500).map { Double($0 * 5) / 2500 }, y500 = x500.map { $0 * $0 + 0.01 * random.normal() }
-        let model = LowRankSolverTests.model(theta: 0.3, outputscale: 0.7, noise: 1e-3)
-        let basis = KernelFeatures.shared(lengthscale: 0.2, tolerance: 1e-14)!
-        time("features 500", 201) { _ = basis.features(at: x500) }
-        time("features 100", 201) { _ = basis.features(at: x100) }
-        time("likelihood prep 100", 201) { _ = LowRankSolver().marginalLogLikelihood(inputs: x100, targets: y100, lengthscale: 0.2) }
-        let l = LowRankSolver().marginalLogLikelihood(inputs: x100, targets: y100, lengthscale: 0.2)
-        time("101 evaluations", 201) { for _ in 0..<101 { _ = l.lossAndGradient(model) } }
-        var fit = HyperparameterFit(parameters: RawHyperparameters(constant: 0, initialNoise: 1e-3, noiseFloor: 1e-4), optimizer: AdamOptimizer(dimension: 3))
-        time("fit run 100", 201) { var f = fit; f.run(on: l, steps: 100, lengthscale: 0.2, noiseFloor: 1e-4) }
-        fit.run(on: l, steps: 1, lengthscale: 0.2, noiseFloor: 1e-4)
-        time("posterior 500", 201) { _ = LowRankSolver().posterior(inputs: x500, targets: y500, model: model, grid: grid) }
-        time("posterior 100", 201) { _ = LowRankSolver().posterior(inputs: x100, targets: y100, model: model, grid: grid) }
-        let p = LowRankSolver().posterior(inputs: x500, targets: y500, model: model, grid: grid)
-        time("evidence", 201) { _ = MinimumTest<LowRankSolver>.minimumEvidence(p, grid: grid, jitter: 1e-4) }
-        time("grid copy", 201) { _ = MinimumTestSettings().grid }
-        var worst = 0.0
-        for i in 0..<1_000_000 { let u = -700.0 * Double(i) / 1e6; let a = KernelFeatures.exponential(u), b = exp(u); worst = max(worst, abs(a - b) / b) }
-        print("PART exp worst relative", worst)
-        let us = (0..<10500).map { -12.5 * Double($0) / 10500 }
-        var sink = 0.0
-        time("10500 exps fast", 201) { for u in us { sink += KernelFeatures.exponential(u) } }
-        time("10500 exps libm", 201) { for u in us { sink += exp(u) } }
-        print(sink > 0)
-        var out = [Double](repeating: 0, count: 500 * 21)
-        time("fill 500x21 fast", 201) {
-            out.withUnsafeMutableBufferPointer { o in
-                x500.withUnsafeBufferPointer { xs in
-                    for i in 0..<21 { let z = basis.points[i]; for j in 0..<500 { let d = xs[j] - z; o[i * 500 + j] = KernelFeatures.exponential(-12.5 * d * d) } }
-                }
-            }
-        }
-        time("fill 500x21 libm", 201) {
-            out.withUnsafeMutableBufferPointer { o in
-                x500.withUnsafeBufferPointer { xs in
-                    for i in 0..<21 { let z = basis.points[i]; for j in 0..<500 { let d = xs[j] - z; o[i * 500 + j] = exp(-12.5 * d * d) } }
-                }
-            }
-        }
-        let f500 = basis.features(at: x500)
-        time("trsm 500", 201) {
-            var o = f500
-            o.withUnsafeMutableBufferPointer { ob in basis.factor.withUnsafeBufferPointer { l in
-                cblas_dtrsm(CblasColMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, 500, 21, 1.0, l.baseAddress, 21, ob.baseAddress, 500) } }
-        }
-        time("syrk 500", 201) {
-            var b = [Double](repeating: 0, count: 441)
-            f500.withUnsafeBufferPointer { f in b.withUnsafeMutableBufferPointer { bb in
-                cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, 21, 500, 1.0, f.baseAddress, 500, 0.0, bb.baseAddress, 21) } }
-        }
-    }
-}
+

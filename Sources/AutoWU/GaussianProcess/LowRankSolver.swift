@@ -1,10 +1,10 @@
 import CLinAlg
 import Foundation
 
-/// The fast solver: the same answers as `DenseCholeskySolver` (the kernel is replaced by features that
-/// reproduce it to machine precision, see `KernelFeatures`), at O(n r^2) per data set instead of O(n^3),
-/// with r = 21 for the paper's lengthscale. Falls back to the dense solver when the tolerance cannot be
-/// met with few features (lengthscales far below the paper's).
+/// The fast solver: the same answers as `DenseCholeskySolver` (the kernel is replaced by r features that
+/// reproduce it to ~1e-15, see `KernelFeatures`), at O(n r^2) per data set instead of O(n^3), and O(r + n)
+/// per evaluation of the fit's objective; r = 21 for the paper's lengthscale. Falls back to the dense
+/// solver when the tolerance cannot be met with few features (lengthscales far below the paper's).
 public struct LowRankSolver: GaussianProcessSolver {
     /// The largest residual variance e(x, x) the features may leave, at unit outputscale. 1e-14 is one
     /// order above the rounding floor of the pivoted Cholesky (~1e-15, where further pivots only add
@@ -28,16 +28,17 @@ public struct LowRankSolver: GaussianProcessSolver {
         let n = x.count, m = grid.count
         let kernel = model.kernel
         let s = kernel.outputscale, noise = model.likelihood.noise, theta = model.mean.constant
+        _ = LinearAlgebra.singleThreaded
         guard n > 0 else { return DenseCholeskySolver().posterior(inputs: x, targets: y, model: model, grid: grid) }
         guard let basis = KernelFeatures.shared(lengthscale: kernel.lengthscale, tolerance: tolerance) else {
             return DenseCholeskySolver().posterior(inputs: x, targets: y, model: model, grid: grid)
         }
         let r = basis.rank
-        let features = basis.features(at: x)  // r x n
+        let phi = basis.features(at: x)  // n x r
         var system = [Double](repeating: 0, count: r * r)
-        features.withUnsafeBufferPointer { f in
+        phi.withUnsafeBufferPointer { f in
             system.withUnsafeMutableBufferPointer { b in
-                cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, Int32(r), Int32(n), s, f.baseAddress, Int32(r),
+                cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, Int32(r), Int32(n), s, f.baseAddress, Int32(n),
                             0.0, b.baseAddress, Int32(r))
             }
         }
@@ -46,24 +47,40 @@ public struct LowRankSolver: GaussianProcessSolver {
             // Only with non-finite or negative hyper-parameters: let the reference decide what that means.
             return DenseCholeskySolver().posterior(inputs: x, targets: y, model: model, grid: grid)
         }
-        var weights = LowRankAlgebra.times(features, rows: r, columns: n, y.map { $0 - theta })
+        var weights = LinearAlgebra.transposedTimes(phi, rows: n, columns: r, y.map { $0 - theta })
         LinearAlgebra.choleskySolve(system, n: r, &weights)
         for i in 0..<r { weights[i] *= s }
 
-        let gridFeatures = basis.gridFeatures(grid)  // r x m
+        let gridFeatures = basis.gridFeatures(grid)  // m x r
         // theta + phi . E[w]: exactly theta when y == theta, as the dense solver gives (flat means tie alike).
-        let mean = LinearAlgebra.transposedTimes(gridFeatures, rows: r, columns: m, weights).map { theta + $0 }
+        let mean = LowRankAlgebra.times(gridFeatures, rows: m, columns: r, weights).map { theta + $0 }
+        // W = G L_B^-T: Var f(x_j) = s sn2 |W_j|^2, Cov(f(x_j), f(1)) = s sn2 W_j . W_last (rows of W).
         var whitened = gridFeatures
-        LinearAlgebra.lowerTriangularSolve(system, n: r, &whitened, columns: m)
+        whitened.withUnsafeMutableBufferPointer { w in
+            system.withUnsafeBufferPointer { l in
+                cblas_dtrsm(CblasColMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, Int32(m), Int32(r), 1.0,
+                            l.baseAddress, Int32(r), w.baseAddress, Int32(m))
+            }
+        }
         let scale = s * noise
         var variance = [Double](repeating: 0, count: m)
         var covariance = [Double](repeating: 0, count: m)
-        whitened.withUnsafeBufferPointer { v in
-            let last = UnsafeBufferPointer(rebasing: v[(m - 1) * r ..< m * r])
-            for j in 0..<m {
-                let column = UnsafeBufferPointer(rebasing: v[j * r ..< (j + 1) * r])
-                variance[j] = scale * LinearAlgebra.dot(column, column)
-                covariance[j] = scale * LinearAlgebra.dot(column, last)
+        whitened.withUnsafeBufferPointer { w in
+            variance.withUnsafeMutableBufferPointer { v in
+                covariance.withUnsafeMutableBufferPointer { c in
+                    for i in 0..<r {
+                        let column = w.baseAddress! + i * m
+                        let last = column[m - 1]
+                        for j in 0..<m {
+                            v[j] += column[j] * column[j]
+                            c[j] += column[j] * last
+                        }
+                    }
+                    for j in 0..<m {
+                        v[j] *= scale
+                        c[j] *= scale
+                    }
+                }
             }
         }
         return GridPosterior(mean: mean, variance: variance, covarianceWithLast: covariance)
@@ -72,8 +89,8 @@ public struct LowRankSolver: GaussianProcessSolver {
 
 /// The marginal likelihood of `DenseMarginalLogLikelihood` with R replaced by Phi Phi' (Phi: n x r).
 ///
-/// Prepared once per data set: Phi = Q [R; 0] (Householder QR), R = W diag(sigma) V' (SVD), lambda = sigma^2. Then
-/// K = s R + sn2 I has eigenvalues s lambda_i + sn2 on the columns of Q W and sn2 on the rest, and every
+/// Prepared once per data set: Phi = Q [R; 0] (Householder QR), R = W diag(sigma) V' (SVD). Then
+/// K = s Phi Phi' + sn2 I has eigenvalues s sigma_i^2 + sn2 on the columns of Q W and sn2 on the rest, and every
 /// term of the loss and its gradient is a sum over those eigen-directions: O(n) per evaluation, no
 /// factorisation. y - c and 1 are rotated by Q' once; the part orthogonal to span(Phi) is kept as the
 /// trailing coordinates of Q' (y - c) rather than as |y|^2 - |U' y|^2, which would cancel catastrophically
@@ -86,7 +103,7 @@ public struct LowRankSolver: GaussianProcessSolver {
 /// fit elsewhere.
 public struct LowRankMarginalLogLikelihood: MarginalLogLikelihood {
     public let count: Int
-    /// lambda_i >= 0: the non-zero part of Phi Phi''s spectrum (k = min(n, r) values).
+    /// lambda_i = sigma_i^2: the non-zero part of Phi Phi''s spectrum (k = min(n, r) values).
     let eigenvalues: [Double]
     /// c: the target the others are taken relative to.
     let reference: Double
@@ -109,12 +126,9 @@ public struct LowRankMarginalLogLikelihood: MarginalLogLikelihood {
             return
         }
         dense = nil
+        _ = LinearAlgebra.singleThreaded
         let r = basis.rank, k = min(n, r)
-        let features = basis.features(at: x)  // r x n
-        var phi = [Double](repeating: 0, count: n * r)  // n x r
-        for j in 0..<n {
-            for i in 0..<r { phi[i * n + j] = features[j * r + i] }
-        }
+        var phi = basis.features(at: x)  // n x r
         var tau = [Double](repeating: 0, count: k)
         _ = phi.withUnsafeMutableBufferPointer { a in
             tau.withUnsafeMutableBufferPointer { t in
