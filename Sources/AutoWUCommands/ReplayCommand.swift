@@ -32,7 +32,7 @@ struct ReplayCommand: ParsableCommand {
     var seed: UInt64 = 0
 
     @Option(help: "GP solver: \(SolverKind.allCases.map(\.rawValue).joined(separator: " or ")).")
-    var solver: SolverKind = .exact
+    var solver: SolverKind = .fast
 
     @Flag(help: "Print one JSON object instead of the timeline.")
     var json = false

@@ -84,6 +84,22 @@ struct CommandRun {
         #expect((checks[0]["p_min"] as? [Double])?.count == 5 && (checks[0]["argmin_x"] as? [Double])?.count == 5)
     }
 
+    @Test func theFastSolverIsTheDefaultAndDecidesAsTheExactOne() throws {
+        let arguments = ["replay", Repository.path("traces/synth_a_parabola_min900_spe25_ep60_W1500.csv"),
+                         "--steps-per-epoch", "25", "--total-steps", "3000", "--json"]
+        let fast = try CommandRun.autowu(arguments)
+        let exact = try CommandRun.autowu(arguments + ["--solver", "exact"])
+        let explicit = try CommandRun.autowu(arguments + ["--solver", "fast"])
+        #expect(fast.status == 0 && exact.status == 0)
+        #expect(fast.stdout == explicit.stdout, "fast is the default")
+        let a = try #require(try JSONSerialization.jsonObject(with: Data(fast.stdout.utf8)) as? [String: Any])
+        let b = try #require(try JSONSerialization.jsonObject(with: Data(exact.stdout.utf8)) as? [String: Any])
+        #expect(a["switch_step"] as? Int == b["switch_step"] as? Int)
+        #expect(a["reason"] as? String == b["reason"] as? String)
+        let ra = try #require(a["lr_after_switch"] as? Double), rb = try #require(b["lr_after_switch"] as? Double)
+        #expect(abs(ra - rb) <= 1e-9 * rb)
+    }
+
     @Test func replayPrintsATimeline() throws {
         let run = try CommandRun.autowu(["replay", Repository.path("traces/digits_bs512_seed0_spe3_ep120_W360.csv"),
                                          "--steps-per-epoch", "3", "--total-steps", "720", "--decay", "constant-cosine"])
