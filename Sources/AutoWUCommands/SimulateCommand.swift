@@ -54,6 +54,9 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Job token (AUTOWU_TOKEN).")
     var token = ProcessInfo.processInfo.environment["AUTOWU_TOKEN"] ?? ""
 
+    @Option(help: "Steps between an epoch's end and the step its verdict applies at (the job's decision_delay_steps).")
+    var decisionDelaySteps = 1
+
     @Option(help: "GP solver the daemon uses for these jobs: fast or exact.")
     var solver: SolverKind = .fast
 
@@ -82,6 +85,7 @@ struct SimulateCommand: ParsableCommand {
             $0.worldSize = UInt32(ranks)
             $0.decay = decay == .cosine ? .decayCosine : .decayConstantCosine
             $0.solver = solver == .fast ? .solverFast : .solverExact
+            $0.decisionDelaySteps = UInt64(max(0, decisionDelaySteps))
         }
         let ids = jobs == 1 ? [jobID] : (0..<jobs).map { "\(jobID)-\($0)" }
         let simulation = Simulation(trace: loaded.losses, spec: spec, endpoints: endpoints, token: token, ranks: ranks,

@@ -158,7 +158,7 @@ final class DaemonServer {
     // MARK: - ingest
 
     private func handleIngest(_ frames: [[UInt8]]) {
-        counters.add("ingest.messages")
+        counters.ingestMessages &+= 1
         guard frames.count == 2, let batch = try? Autowu_V1_LossBatch(serializedBytes: frames[1]) else {
             counters.add("ingest.malformed")
             return
@@ -171,7 +171,7 @@ final class DaemonServer {
             counters.add("ingest.unknown_job")
             return
         }
-        guard TokenHash.matches(batch.token, digest: job.tokenHash) else {
+        guard job.accepts(token: batch.token) else {
             counters.add("ingest.unauthorized")
             return
         }
@@ -184,7 +184,7 @@ final class DaemonServer {
     private func merge(_ batch: Autowu_V1_LossBatch, into job: Job) -> String? {
         guard batch.losses.count <= WireProtocol.maximumBatchLosses else { return "too_large" }
         guard batch.firstStep < UInt64(job.parameters.configuration.totalSteps) else { return "out_of_range" }
-        counters.add("ingest.losses", batch.losses.count)
+        counters.ingestLosses &+= UInt64(batch.losses.count)
         guard !batch.losses.isEmpty else { return nil }
         job.noteSteps(upTo: Int(batch.firstStep) + batch.losses.count - 1)
         guard job.isWarmingUp else {
@@ -196,10 +196,7 @@ final class DaemonServer {
         for (offset, loss) in batch.losses.enumerated() {
             tally.add(job.aggregator.record(rank: rank, step: Int(batch.firstStep) + offset, loss: loss))
         }
-        counters.add("ingest.duplicate", tally.duplicate)
-        counters.add("ingest.late", tally.late)
-        counters.add("ingest.too_far_ahead", tally.tooFarAhead)
-        counters.add("ingest.ignored_rank", tally.ignoredRank)
+        counters.add(tally)
         job.closeReadyEpochs()
         markReady(job)
         return nil
@@ -250,7 +247,7 @@ final class DaemonServer {
 
     private func job(_ id: String, token: String) throws -> Job {
         guard let job = jobs[id] else { throw ProtocolError(.errorUnknownJob, "no job \"\(id)\" is registered") }
-        guard TokenHash.matches(token, digest: job.tokenHash) else {
+        guard job.accepts(token: token) else {
             throw ProtocolError(.errorUnauthorized, "the token does not match job \"\(id)\"")
         }
         return job

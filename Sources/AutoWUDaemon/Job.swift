@@ -62,6 +62,18 @@ final class Job {
     }
 
     var isWarmingUp: Bool { controller.isWarmingUp }
+
+    /// The last token that matched: every message of a job carries it, and hashing it each time would be the
+    /// most expensive step of ingest. Compared in constant time like the digest.
+    private var verifiedToken: [UInt8]?
+
+    func accepts(token: String) -> Bool {
+        let bytes = Array(token.utf8)
+        if let verifiedToken, TokenHash.constantTimeEqual(bytes, verifiedToken) { return true }
+        guard TokenHash.matches(token, digest: tokenHash) else { return false }
+        verifiedToken = bytes
+        return true
+    }
     var decidedThroughEpoch: Int { controller.epochsCompleted - 1 }
 
     /// The latest epoch a snapshot can usefully wait for: later ones are never tested.

@@ -16,10 +16,13 @@ enum TokenHash {
         return out.map { String(format: "%02x", $0) }.joined()
     }
 
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.isEmpty || sodium_memcmp(a, b, a.count) == 0
+    }
+
     /// Whether `token` matches the stored digest.
     static func matches(_ token: String, digest stored: String) -> Bool {
-        let candidate = Array(digest(token).utf8), expected = Array(stored.utf8)
-        guard candidate.count == expected.count else { return false }
-        return candidate.isEmpty || sodium_memcmp(candidate, expected, candidate.count) == 0
+        constantTimeEqual(Array(digest(token).utf8), Array(stored.utf8))
     }
 }
