@@ -78,6 +78,7 @@ let package = Package(
 
         .testTarget(name: "AutoWUTests", dependencies: ["AutoWU", "AutoWUCommands"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "CZMQ"]),
+        .testTarget(name: "AutoWUDaemonTests", dependencies: ["AutoWUDaemon", "AutoWUProtocol"]),
         .testTarget(name: "AutoWUStoreTests", dependencies: ["AutoWUStore", "store-crash-writer"]),
         .testTarget(
             name: "AutoWUIntegrationTests",

@@ -500,7 +500,7 @@ final class DaemonServer {
         }
         let wallNow = Date()
         if wallNow >= nextExpiryCheck {
-            nextExpiryCheck = wallNow.addingTimeInterval(10)
+            nextExpiryCheck = wallNow.addingTimeInterval(min(10, configuration.retentionSeconds / 4))
             for job in jobs.values where wallNow.timeIntervalSince(job.lastActivity) > configuration.retentionSeconds {
                 _ = remove(job, reason: "idle longer than the retention")
             }

@@ -1,0 +1,62 @@
+import Testing
+@testable import AutoWUDaemon
+
+@Suite struct LossAggregatorTests {
+    @Test func theMeanIsTheSameWhateverTheOrderReportsArriveIn() {
+        func loss(_ rank: Int, _ step: Int) -> Double {
+            let base: Double = 0.1 * Double(step + 1)
+            return base + 1e-3 * Double(rank) * 0.37
+        }
+        let losses: [[Double]] = (0..<4).map { rank in (0..<6).map { step in loss(rank, step) } }
+        var forward = LossAggregator(stepsPerEpoch: 6, ranks: 4, decisionDelaySteps: 1, firstOpenEpoch: 0)
+        var backward = forward
+        for rank in 0..<4 { for step in 0..<6 { #expect(forward.record(rank: rank, step: step, loss: losses[rank][step]) == .accepted) } }
+        for rank in (0..<4).reversed() { for step in (0..<6).reversed() { _ = backward.record(rank: rank, step: step, loss: losses[rank][step]) } }
+        #expect(forward.isFirstOpenEpochComplete && backward.isFirstOpenEpochComplete)
+        let a = forward.closeFirstOpenEpoch(), b = backward.closeFirstOpenEpoch()
+        #expect(a.losses.map(\.bitPattern) == b.losses.map(\.bitPattern))
+        #expect(a.missing == 0)
+        #expect(abs(a.losses[2] - (0.3 + 1e-3 * 0.37 * 1.5)) < 1e-15)
+    }
+
+    @Test func duplicatesKeepTheFirstValueAndLateOrForeignReportsAreRefused() {
+        var aggregator = LossAggregator(stepsPerEpoch: 3, ranks: 2, decisionDelaySteps: 1, firstOpenEpoch: 0)
+        #expect(aggregator.record(rank: 0, step: 1, loss: 5) == .accepted)
+        #expect(aggregator.record(rank: 0, step: 1, loss: 9) == .duplicate)
+        #expect(aggregator.record(rank: 2, step: 1, loss: 1) == .ignoredRank)
+        #expect(aggregator.record(rank: -1, step: 1, loss: 1) == .ignoredRank)
+        #expect(aggregator.record(rank: 1, step: -4, loss: 1) == .late)
+        #expect(aggregator.record(rank: 1, step: 9, loss: 1) == .tooFarAhead)
+        #expect(aggregator.record(rank: 1, step: 5, loss: 1) == .accepted, "the next epoch (within the gate) is open too")
+        let closed = aggregator.closeFirstOpenEpoch()
+        #expect(closed.losses[1] == 5, "the first report of (rank 0, step 1) counts")
+        #expect(closed.losses[0].isNaN && closed.losses[2].isNaN, "steps nobody reported are NaN")
+        #expect(closed.missing == 5)
+        #expect(aggregator.record(rank: 0, step: 2, loss: 1) == .late, "epoch 0 is closed")
+    }
+
+    @Test func aRankKnowsWhetherTheDaemonHasAllOfItsLosses() {
+        var aggregator = LossAggregator(stepsPerEpoch: 2, ranks: 2, decisionDelaySteps: 1, firstOpenEpoch: 0)
+        _ = aggregator.record(rank: 0, step: 0, loss: 1)
+        _ = aggregator.record(rank: 0, step: 1, loss: 1)
+        _ = aggregator.record(rank: 1, step: 1, loss: 1)
+        #expect(aggregator.hasEverything(from: 0, through: 0))
+        #expect(!aggregator.hasEverything(from: 1, through: 0))
+        #expect(!aggregator.hasEverything(from: 0, through: 1))
+        #expect(aggregator.hasEverything(from: 7, through: 0), "ranks that do not count owe nothing")
+        #expect(!aggregator.isFirstOpenEpochComplete)
+        _ = aggregator.record(rank: 1, step: 0, loss: 1)
+        #expect(aggregator.isFirstOpenEpochComplete)
+    }
+
+    @Test func rankZeroModeCountsOneRankOnly() {
+        var aggregator = LossAggregator(stepsPerEpoch: 2, ranks: 1, decisionDelaySteps: 0, firstOpenEpoch: 3)
+        #expect(aggregator.record(rank: 1, step: 6, loss: 1) == .ignoredRank)
+        #expect(aggregator.record(rank: 0, step: 5, loss: 1) == .late, "restored at epoch 3")
+        _ = aggregator.record(rank: 0, step: 6, loss: 2)
+        _ = aggregator.record(rank: 0, step: 7, loss: .nan)
+        #expect(aggregator.isFirstOpenEpochComplete)
+        let closed = aggregator.closeFirstOpenEpoch()
+        #expect(closed.losses[0] == 2 && closed.losses[1].isNaN && closed.missing == 0)
+    }
+}
