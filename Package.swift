@@ -78,6 +78,10 @@ let package = Package(
 
         .testTarget(name: "AutoWUTests", dependencies: ["AutoWU", "AutoWUCommands"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "CZMQ"]),
+        .testTarget(
+            name: "AutoWUProtocolTests",
+            dependencies: ["AutoWU", "AutoWUProtocol", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         .testTarget(name: "AutoWUDaemonTests", dependencies: ["AutoWUDaemon", "AutoWUProtocol"]),
         .testTarget(name: "AutoWUStoreTests", dependencies: ["AutoWUStore", "store-crash-writer"]),
         .testTarget(
