@@ -30,6 +30,9 @@ final class DaemonServer {
     /// Shared by every job's serial queue.
     private let testPool = DispatchQueue(label: "autowu.tests", attributes: .concurrent)
     private var nextExpiryCheck = Date()
+    /// Jobs with a waiting snapshot or a close deadline: the only ones the loop's timers need to look at,
+    /// so a daemon with thousands of idle jobs does not scan them all after every message.
+    private var timedJobs: Set<String> = []
     static let incompleteGraceMilliseconds = 20
 
     private var control: ZMQSocket!
@@ -130,7 +133,8 @@ final class DaemonServer {
     private func nextTimeoutMilliseconds() -> Int {
         let now = DispatchTime.now()
         var earliest = DispatchTime.now() + .milliseconds(1000)
-        for job in jobs.values {
+        for id in timedJobs {
+            guard let job = jobs[id] else { continue }
             if let deadline = job.closeDeadline, deadline < earliest { earliest = deadline }
             for waiter in job.waiters {
                 earliest = min(earliest, waiter.deadline, waiter.incompleteCheck ?? waiter.deadline)
@@ -317,6 +321,7 @@ final class DaemonServer {
         let rank = Int(snapshot.rank)
         let check: DispatchTime? = snapshot.hasPending || job.aggregator.hasEverything(from: rank, through: epoch)
             ? nil : .now() + .milliseconds(Self.incompleteGraceMilliseconds)
+        timedJobs.insert(job.id)
         job.waiters.append(Job.Waiter(peer: peer, requestID: requestID, rank: rank, epoch: epoch,
                                       deadline: .now() + .milliseconds(wait), incompleteCheck: check))
         if job.aggregator.firstOpenEpoch <= epoch, job.closeDeadline == nil {
@@ -465,7 +470,11 @@ final class DaemonServer {
 
     private func expireDeadlines() {
         let now = DispatchTime.now()
-        for job in jobs.values {
+        for id in timedJobs {
+            guard let job = jobs[id], job.closeDeadline != nil || !job.waiters.isEmpty else {
+                timedJobs.remove(id)
+                continue
+            }
             if let deadline = job.closeDeadline, deadline <= now {
                 job.closeDeadline = nil
                 counters.add("epochs.closed_incomplete")
