@@ -92,9 +92,15 @@ final class DaemonServer {
         try ingest.set(.rcvhwm, configuration.ingestHighWaterMark)
         try events.set(.sndhwm, 100_000)
         try ingest.subscribe(to: [UInt8]())
-        try control.bind(configuration.controlEndpoint)
-        try ingest.bind(configuration.ingestEndpoint)
-        try events.bind(configuration.eventsEndpoint)
+        for (socket, name, endpoint) in [(control!, "control", configuration.controlEndpoint),
+                                         (ingest!, "ingest", configuration.ingestEndpoint),
+                                         (events!, "events", configuration.eventsEndpoint)] {
+            do {
+                try socket.bind(endpoint)
+            } catch {
+                throw DaemonError.system("cannot bind the \(name) socket to \(endpoint): \(error) (libzmq binds to an IP address or an interface name, not a host name; is the port in use?)")
+            }
+        }
         endpoints = (try control.lastEndpoint, try ingest.lastEndpoint, try events.lastEndpoint)
     }
 
@@ -125,9 +131,13 @@ final class DaemonServer {
         logger.info("stopping", metadata: ["tests_in_flight": "\(testsInFlight)"])
         for job in jobs.values { job.queue.sync {} }
         storeQueue.sync {}
-        control.close()
-        ingest.close()
-        events.close()
+    }
+
+    /// Closes whichever sockets exist (idempotent).
+    func closeSockets() {
+        control?.close()
+        ingest?.close()
+        events?.close()
     }
 
     private func nextTimeoutMilliseconds() -> Int {

@@ -27,7 +27,11 @@ public final class DaemonService: Service, @unchecked Sendable {
                 let thread = Thread { [self] in
                     do {
                         let context = try ZMQContext()
-                        defer { context.close() }
+                        // zmq_ctx_term waits for every socket: close ours first, also when binding failed.
+                        defer {
+                            server.closeSockets()
+                            context.close()
+                        }
                         try server.bind(context: context)
                         let bound = server.endpoints
                         logger.notice("listening", metadata: ["control": "\(bound.control)", "ingest": "\(bound.ingest)",

@@ -96,3 +96,19 @@ import Testing
         #expect(daemon.log.contains("job removed"))
     }
 }
+
+@Suite struct StartupTests {
+    @Test func aDaemonThatCannotBindSaysSoAndExits() throws {
+        let first = try DaemonProcess()
+        let taken = try runProcess(BuildProducts.executable("autowud"), [
+            "--data-dir", first.dataDirectory + "-second", "--control", first.endpoints.control,
+            "--ingest", "tcp://127.0.0.1:*", "--events", "tcp://127.0.0.1:*"])
+        #expect(taken.status != 0)
+        #expect(taken.stderr.contains("cannot bind the control socket to \(first.endpoints.control)"), "\(taken.stderr)")
+        let hostName = try runProcess(BuildProducts.executable("autowud"), [
+            "--data-dir", first.dataDirectory + "-third", "--control", "tcp://localhost:1", "--ingest", "tcp://127.0.0.1:*",
+            "--events", "tcp://127.0.0.1:*"])
+        #expect(hostName.status != 0 && hostName.stderr.contains("not a host name"))
+        #expect(try status(first).jobs.isEmpty, "the first daemon is unharmed")
+    }
+}
