@@ -353,6 +353,8 @@ def build_gates() -> dict:
 
 JOB = "slurm-4242"
 TOKEN = "b3c1f0e2a9d84c17"
+# JobState.incarnation: random and non-zero on the daemon; a value >= 2^63 here (a 10-byte varint).
+INCARNATION = 0xD1B54A32D192ED03
 
 NAN_BITS = ["0x7ff8000000000000", "0xfff8000000000000", "0x7ff800000000beef"]
 LOSSES = ([2.5, 2.4375, -0.0, 0.0] + [from_hex64(b) for b in NAN_BITS]
@@ -384,9 +386,10 @@ def job_state(final: bool) -> pb.JobState:
                                     reports_missing=2),
             decision=pb.Decision(reason="gp_test", epoch=20, step=8211, learning_rate=plan.segments[1].cosine.from_rate,
                                  minimum_step=7000.25),
-            steps_seen=8213)
+            steps_seen=8213, incarnation=INCARNATION)
     plan, _ = before_switch(T, E, 1, 0.5, 1e-5, 1.0, decided=-1)
-    return pb.JobState(job_id=JOB, version=1, spec=job_spec(False), plan=plan, phase=pb.PHASE_WARMUP)
+    return pb.JobState(job_id=JOB, version=1, spec=job_spec(False), plan=plan, phase=pb.PHASE_WARMUP,
+                       incarnation=INCARNATION)
 
 
 def message_cases() -> List[dict]:
@@ -413,9 +416,13 @@ def message_cases() -> List[dict]:
         "Register with only steps_per_epoch, total_steps, world_size (no token).", frames=ctl_req)
     add("request_snapshot_now", request(3, snapshot=pb.Snapshot(job_id=JOB, token=TOKEN, rank=3, need_epoch=-1)),
         "Snapshot{need_epoch=-1}: answer now (an int64 -1 is a 10-byte varint).", frames=ctl_req)
+    add("request_snapshot_wait", request(4, snapshot=pb.Snapshot(
+        job_id=JOB, token=TOKEN, rank=3, need_epoch=4, wait_ms=1000)),
+        "Snapshot at the gate of epoch 4 as a rank first sends it: without pending (SPEC 4.2, 8).", frames=ctl_req)
     add("request_snapshot_gate", request(18446744073709551615, snapshot=pb.Snapshot(
         job_id=JOB, token=TOKEN, rank=3, need_epoch=4, wait_ms=1000, pending=batch)),
-        "Snapshot at the gate of epoch 4 with pending losses (NaN, inf, -0.0 among them); request_id 2^64-1.",
+        "The same snapshot sent again after ERROR_INCOMPLETE, with pending losses (NaN, inf, -0.0 among them); "
+        "request_id 2^64-1 (the largest; request ids are never 0).",
         frames=ctl_req, losses=LOSSES)
     add("request_status_job", request(5, status=pb.Status(job_id=JOB)), "Status of one job.", frames=ctl_req)
     add("request_status_all", request(6, status=pb.Status()), "Status of every job (empty body).", frames=ctl_req)
@@ -424,13 +431,21 @@ def message_cases() -> List[dict]:
     add("request_ping", request(8, ping=pb.Ping()), "Ping: an empty but present body (field 14, length 0).",
         frames=ctl_req)
 
-    add("reply_job_warmup", reply(1, job=job_state(False)), "A Register reply: the JobState at version 1.",
-        frames=ctl_rep)
+    add("reply_job_warmup", reply(1, job=job_state(False)), "A Register reply: the JobState at version 1, with its "
+        "incarnation (field 9).", frames=ctl_rep)
     add("reply_job_switched", reply(3, job=job_state(True)),
         "A Snapshot reply after the switch: final plan, verdict, decision.", frames=ctl_rep)
     add("reply_error_timeout", reply(18446744073709551615, error=pb.Error(
         code=pb.ERROR_TIMEOUT, message="epoch 4 not decided within 1000 ms", job=job_state(False))),
         "ERROR_TIMEOUT with the job's current state.", frames=ctl_rep)
+    add("reply_error_incomplete", reply(4, error=pb.Error(
+        code=pb.ERROR_INCOMPLETE, message="some losses of rank 3 up to epoch 4 are missing: send them as pending",
+        job=job_state(False))),
+        "ERROR_INCOMPLETE (code 10) with the job's current state: send the snapshot again at once with pending.",
+        frames=ctl_rep)
+    add("reply_error_unknown_job", reply(12, error=pb.Error(code=pb.ERROR_UNKNOWN_JOB,
+                                                            message="no job \"slurm-4242\" is registered")),
+        "ERROR_UNKNOWN_JOB to a snapshot: the daemon expired or lost the job.", frames=ctl_rep)
     add("reply_error_malformed", reply(0, error=pb.Error(code=pb.ERROR_MALFORMED,
                                                          message="the request does not parse")),
         "ERROR_MALFORMED to a request that does not parse: request_id 0.", frames=ctl_rep)

@@ -17,13 +17,17 @@ The state machine (JOIN, SNAPSHOT, RUN, WAIT, DONE, FAIL) is the spec's:
 * JOIN/SNAPSHOT (in the constructor): the events SUB subscribes to ``job/<id>/`` first, then the ingest PUB
   and the control DEALER are opened and ``Register`` is sent with Lazy Pirate retries. Its reply's
   ``JobState`` is the client's state.
-* RUN (``lr``/``report``/``step``): newer events are applied without blocking; the LR of a step is given
+* RUN (``lr``/``report``/``step``): queued events are applied without blocking; the LR of a step is given
   only when the plan's gate permits the step; losses are kept in a plain list and sent as one ``LossBatch``
   when ``batch_size`` of them are unsent and always at the end of an epoch. Losses of undecided epochs are
   kept (they may have to be sent again at a gate).
-* WAIT (``lr`` at a step the plan does not permit): ``Snapshot{need_epoch=e, wait_ms=1000, pending=<own
-  losses from e*E to t-1>}`` is repeated until the gate opens (by a reply or by an event), bounded by
-  ``total_wait`` (default 120 s), after which ``WaitTimeout`` is raised (FAIL).
+* WAIT (``lr`` at a step the plan does not permit): the unsent losses go out first, then
+  ``Snapshot{need_epoch=e, wait_ms=1000}`` is repeated until the gate opens (by a reply or by an event). Only
+  when the daemon answers ``ERROR_INCOMPLETE`` (it lacks some of this rank's losses) is the snapshot sent
+  again at once with ``pending=<own losses from e*E to t-1>``. Bounded by ``total_wait`` (default 120 s),
+  after which ``WaitTimeout`` is raised (FAIL).
+* Every received ``JobState`` (replies and events) replaces the held one only if it is another incarnation
+  (a new job under the same id) or a higher version of the same one (SPEC section 5).
 
 Not thread-safe: use a client from one thread (the training loop's).
 """
@@ -33,6 +37,8 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
+import secrets
 import select
 import time
 from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -41,20 +47,26 @@ import zmq
 from google.protobuf.message import DecodeError
 
 from ._proto import autowu_pb2 as pb
-from .env import JobEnvironment, from_environ, is_valid_job_id
-from .errors import AutoWUError, JobIdentityError, PlanError, ProtocolError, WaitTimeout
+from .env import JobEnvironment, endpoints_from_environ, from_environ
+from .errors import AutoWUError, ProtocolError, WaitTimeout
 from .plan import MAX_STEPS, Plan
 
-__all__ = ["PROTOCOL_VERSION", "RankClient", "build_spec"]
+__all__ = ["PROTOCOL_VERSION", "RankClient", "build_spec", "daemon_request", "ping", "status"]
 
 log = logging.getLogger("autowu")
 
 PROTOCOL_VERSION = 1
 MAX_BATCH = 65536
 MAX_WAIT_MS = 60000
+_MAX_REQUEST_ID = (1 << 64) - 1
 
 _ERROR_NAMES = {v: k for k, v in pb.ErrorCode.items()}
 _RETRY_LATER = (pb.ERROR_INTERNAL,)
+_RETURNED = (pb.ERROR_TIMEOUT, pb.ERROR_INCOMPLETE, pb.ERROR_UNKNOWN_JOB)
+# What _snapshot returns besides ERROR_TIMEOUT and ERROR_INCOMPLETE (error codes are > 0).
+_ANSWERED, _STOPPED, _REGISTERED = 0, -1, -2
+# At a gate, how long a new client waits for the daemon's ingest subscription before its held-back losses go.
+_SUBSCRIPTION_WAIT = 0.5
 
 _WARMUP = {"exponential": pb.WARMUP_EXPONENTIAL, "linear": pb.WARMUP_LINEAR}
 _DECAY = {"cosine": pb.DECAY_COSINE, "constant_cosine": pb.DECAY_CONSTANT_COSINE}
@@ -154,7 +166,8 @@ class RankClient:
         #: Counters, for logs and tests.
         self.stats = dict(batches_sent=0, losses_sent=0, batches_dropped=0, events_applied=0, events_ignored=0,
                           events_stale=0, requests=0, retries=0, reconnects=0, snapshots=0, registers=0, waits=0,
-                          wait_seconds=0.0)
+                          wait_seconds=0.0, timeouts=0, incomplete=0, pending_sent=0, pending_losses=0,
+                          incarnations=0)
 
         self._events_topic = f"job/{self.job_id}/".encode()
         self._ingest_topic = f"loss/{self.job_id}/".encode()
@@ -166,8 +179,11 @@ class RankClient:
         # The held state (SNAPSHOT); a placeholder plan that permits nothing until the first JobState.
         self.state: Optional[pb.JobState] = None
         self.version: int = 0
+        self.incarnation: int = 0
         self.plan: Optional[Plan] = None
         self.expired = False
+        # Incarnations this client has held and replaced: their late replies and events are not taken back.
+        self._retired: set = set()
         self._permit_until: float = -1
         self._plan_lr: Callable[[int], float] = self._no_plan
 
@@ -182,7 +198,9 @@ class RankClient:
         self._flush_at = 0
         self._update_flush_at()
 
-        self._request_id = 0
+        # Request ids are non-zero (0 marks a reply to a request the daemon could not read, SPEC section 2);
+        # a random start keeps the ids of different clients (and of a restarted rank) apart.
+        self._request_id = secrets.randbelow(1 << 62) + 1
         self._own_context = context is None
         self._ctx: Optional[zmq.Context] = context
         self._sub: Optional[zmq.Socket] = None
@@ -271,9 +289,7 @@ class RankClient:
         reply = self._call("register", body, deadline)
         if reply.WhichOneof("body") != "job":
             raise self._unexpected(reply, "Register")
-        # The registration's state is taken whatever its version: after the daemon lost the job, versions
-        # start again at 1 (see README, "versions after a lost job").
-        self._apply_state(reply.job)
+        self._offer_state(reply.job)
 
     # ================================================================ RUN
 
@@ -298,6 +314,15 @@ class RankClient:
         if step < self._permit_until:
             return self._plan_lr(step)
         return self._lr_slow(step)
+
+    def permitted_lr(self, step: int) -> Optional[float]:
+        """The LR of ``step`` if the held plan permits it (after applying queued events), else None. Never
+        blocks: ``lr(step)`` then waits at the gate."""
+        if self._events_ready():
+            self._drain_events()
+        if step < self._permit_until:
+            return self._plan_lr(step)
+        return None
 
     def permits(self, step: Optional[int] = None) -> bool:
         """Whether the held plan permits ``step`` now (after applying queued events); never blocks."""
@@ -408,6 +433,21 @@ class RankClient:
             self._loss_first += k
             self._sent -= k
 
+    def _await_ingest_subscription(self, until: float) -> None:
+        while not self._ingest_subscribed():
+            remaining = until - time.monotonic()
+            if remaining <= 0 or self._pub is None:
+                return
+            self._pub.poll(max(1, int(remaining * 1000)), zmq.POLLIN)
+
+    def _mark_sent(self, first_step: int, end_step: int) -> None:
+        """The daemon holds this rank's losses of steps ``first_step`` .. ``end_step`` - 1 (a snapshot's pending
+        was merged): if the unsent ones all lie there, they need not go out on the ingest socket too."""
+        unsent_from = self._loss_first + self._sent
+        if first_step <= unsent_from < end_step and self._loss_first + len(self._losses) <= end_step:
+            self._sent = len(self._losses)
+            self._update_flush_at()
+
     def _ingest_subscribed(self) -> bool:
         """Whether the daemon's ingest SUB has subscribed to this client's XPUB (non-blocking)."""
         pub = self._pub
@@ -471,43 +511,55 @@ class RankClient:
             self.stats["events_ignored"] += 1
             return
         if event.kind == pb.EVENT_JOB_EXPIRED:
-            # The job was removed: keep the plan (it stays valid for the steps it permits); the next gate's
-            # Snapshot gets ERROR_UNKNOWN_JOB and registers again.
-            self.expired = True
-            self.stats["events_applied"] += 1
+            # The job was removed. Keep the plan: it stays valid for the steps it permits; the next gate's
+            # Snapshot gets ERROR_UNKNOWN_JOB (SPEC sections 5 and 8). Another incarnation's expiry is not ours.
+            if self._same_incarnation(event.job.incarnation):
+                self.expired = True
+                self.stats["events_applied"] += 1
+            else:
+                self.stats["events_stale"] += 1
             return
-        if event.job.version > self.version:
-            try:
-                self._apply_state(event.job)
-            except PlanError as e:
-                self.stats["events_ignored"] += 1
-                log.warning("autowu: ignored an event whose plan is invalid: %s", e)
-                return
+        # A plan that does not parse raises (SPEC section 8): the client must not go on with a guess.
+        if self._offer_state(event.job):
             self.stats["events_applied"] += 1
         else:
             self.stats["events_stale"] += 1
 
     # ---------------------------------------------------------------- state
 
+    def _same_incarnation(self, incarnation: int) -> bool:
+        """Whether ``incarnation`` is the held job's (0, unset, matches anything: versions decide alone)."""
+        return incarnation == self.incarnation or incarnation == 0 or self.incarnation == 0
+
+    def _offer_state(self, job: pb.JobState) -> bool:
+        """SPEC section 5: take ``job`` when it is another incarnation than the held one (a new job under the
+        same id) or a higher version of the same one; otherwise keep the held state (a reply can be older
+        than an event already applied). Incarnations replaced before are never taken back (their late
+        messages would undo the replacement). Returns whether ``job`` was taken."""
+        if self.state is not None:
+            if self._same_incarnation(job.incarnation):
+                if job.version <= self.version:
+                    return False
+            elif job.incarnation in self._retired:
+                return False
+        self._apply_state(job)
+        return True
+
     def _apply_state(self, job: pb.JobState) -> None:
-        plan = Plan.from_proto(job.plan)
+        plan = Plan.from_proto(job.plan)  # raises PlanError before anything is replaced
+        if self.state is not None and job.incarnation and self.incarnation and job.incarnation != self.incarnation:
+            self._retired.add(self.incarnation)
+            self.stats["incarnations"] += 1
+            log.warning("autowu: job %s is another incarnation now (%d, was %d): taking its state",
+                        self.job_id, job.incarnation, self.incarnation)
         self.state = job
         self.version = job.version
+        if job.incarnation:
+            self.incarnation = job.incarnation
         self.plan = plan
         self.expired = job.phase == pb.PHASE_EXPIRED
         self._plan_lr = plan.lr
         self._permit_until = plan.permit_limit
-
-    def _apply_reply_state(self, job: pb.JobState, deadline: float) -> None:
-        """A Snapshot reply's state: newer replaces the held one; equal is the same state; older means the
-        daemon lost the job and it was registered again (versions restarted), so register to learn the job
-        as it now is."""
-        if job.version > self.version:
-            self._apply_state(job)
-        elif job.version < self.version:
-            log.warning("autowu: the daemon answered with version %d < %d held: registering again",
-                        job.version, self.version)
-            self._register(deadline)
 
     @staticmethod
     def _no_plan(step: int) -> float:
@@ -526,26 +578,42 @@ class RankClient:
         return self._plan_lr(step)
 
     def _wait_for(self, step: int) -> None:
-        """WAIT: Snapshot{need_epoch=required(t), wait_ms, pending} until the plan permits ``step``."""
+        """WAIT (SPEC section 8): send the unsent losses, then Snapshot{need_epoch=required(t), wait_ms} until
+        the plan permits ``step``; after an ERROR_INCOMPLETE the snapshot is sent again at once with
+        ``pending`` = this rank's losses from e*E to t-1."""
         started = time.monotonic()
         deadline = started + self.total_wait
         self.stats["waits"] += 1
         gate_open = lambda: step < self._permit_until  # noqa: E731
-        sent_extra_for = None
         epoch = self.plan.required_epoch(step)
         try:
+            # First the unsent losses (they usually arrive in time: no resend). A new client may still be
+            # holding them back until the daemon's ingest subscription shows up: wait for it briefly.
+            if self._sent < len(self._losses) and not self._ingest_ready and self._reports_count:
+                self._await_ingest_subscription(min(deadline, time.monotonic() + _SUBSCRIPTION_WAIT))
+            self.flush()
+            with_pending = False
             while not gate_open():
                 epoch = self.plan.required_epoch(step)
-                batches = self._pending(epoch, step)
-                if len(batches) > 1 and sent_extra_for != (epoch, step):
-                    # Losses that do not fit one pending batch (a gap, or > 65536): send them first, reliably.
+                pending = None
+                if with_pending:
+                    batches = self._pending(epoch, step)
+                    # Losses that do not fit one consecutive batch (a step never reported): the earlier runs
+                    # go first, reliably, as Snapshot{need_epoch=-1, pending}; the last rides with the wait.
                     for extra in batches[:-1]:
-                        self._snapshot(-1, extra, deadline, gate_open)
+                        self._snapshot(-1, extra, deadline, gate_open, waiting_for=epoch)
                         if gate_open():
                             return
-                    sent_extra_for = (epoch, step)
-                pending = batches[-1] if batches else None
-                self._snapshot(epoch, pending, deadline, gate_open)
+                    # Nothing of its own left (a restarted rank without its checkpointed losses): an empty
+                    # batch still tells the daemon "this is all I have", so it waits (and closes the epoch
+                    # after its close timeout) instead of asking again every 20 ms.
+                    pending = batches[-1] if batches else self._batch(epoch * self.steps_per_epoch, [])
+                    self.stats["pending_sent"] += 1
+                    self.stats["pending_losses"] += sum(len(b.losses) for b in batches)
+                outcome = self._snapshot(epoch, pending, deadline, gate_open)
+                if pending is not None and len(pending.losses) and outcome in (_ANSWERED, pb.ERROR_TIMEOUT):
+                    self._mark_sent(epoch * self.steps_per_epoch, pending.first_step + len(pending.losses))
+                with_pending = outcome == pb.ERROR_INCOMPLETE and self._reports_count
         except WaitTimeout as e:
             raise WaitTimeout(
                 f"autowu: step {step} needs the verdict of epoch {epoch} of job {self.job_id}, and the daemon "
@@ -556,7 +624,11 @@ class RankClient:
             self.stats["wait_seconds"] += time.monotonic() - started
 
     def _snapshot(self, need_epoch: int, pending: Optional[pb.LossBatch], deadline: float,
-                  stop: Optional[Callable[[], bool]] = None) -> None:
+                  stop: Optional[Callable[[], bool]] = None, waiting_for: Optional[int] = None) -> int:
+        """One Snapshot and its reply's state. Returns _ANSWERED (a state), _STOPPED (an event opened the
+        gate meanwhile), _REGISTERED (ERROR_UNKNOWN_JOB, registered again), ERROR_TIMEOUT or ERROR_INCOMPLETE;
+        raises on the other errors. ``waiting_for`` is the epoch the rank waits for (default ``need_epoch``):
+        ERROR_UNKNOWN_JOB re-registers only while that is epoch 0."""
         body = pb.Snapshot(job_id=self.job_id, token=self.token, rank=self.rank, need_epoch=need_epoch,
                            wait_ms=self.wait_ms if need_epoch >= 0 else 0)
         if pending is not None:
@@ -564,41 +636,58 @@ class RankClient:
         self.stats["snapshots"] += 1
         reply = self._call("snapshot", body, deadline, stop)
         if reply is None:  # an event opened the gate meanwhile
-            return
+            return _STOPPED
         which = reply.WhichOneof("body")
         if which == "job":
-            self._apply_reply_state(reply.job, deadline)
-            return
+            self._offer_state(reply.job)
+            return _ANSWERED
         if which == "error":
             code = reply.error.code
-            if code == pb.ERROR_TIMEOUT:  # "not yet"
+            if code in (pb.ERROR_TIMEOUT, pb.ERROR_INCOMPLETE):
+                # "not yet" / "send your losses": both carry the job's current state
+                self.stats["timeouts" if code == pb.ERROR_TIMEOUT else "incomplete"] += 1
                 if reply.error.HasField("job"):
-                    self._apply_reply_state(reply.error.job, deadline)
-                return
-            if code == pb.ERROR_UNKNOWN_JOB:  # the daemon lost or expired the job: register again, repeat
-                log.warning("autowu: the daemon does not know job %s: registering again", self.job_id)
-                self._register(deadline)
-                return
+                    self._offer_state(reply.error.job)
+                return code
+            if code == pb.ERROR_UNKNOWN_JOB:
+                self._unknown_job(need_epoch if waiting_for is None else waiting_for, reply.error.message, deadline)
+                return _REGISTERED
         raise self._unexpected(reply, "Snapshot")
+
+    def _unknown_job(self, epoch: int, message: str, deadline: float) -> None:
+        """ERROR_UNKNOWN_JOB on a snapshot: the daemon expired or lost the job (SPEC section 8). Waiting for
+        epoch 0 (or for nothing), a new registration loses nothing: register, take its state, repeat. Later,
+        the new job would need the losses of decided epochs, which no rank keeps: the warmup cannot go on
+        consistently, so raise."""
+        if epoch <= 0:
+            log.warning("autowu: the daemon does not know job %s (%s): registering it again", self.job_id, message)
+            self._register(deadline)
+            return
+        raise ProtocolError(
+            pb.ERROR_UNKNOWN_JOB, "ERROR_UNKNOWN_JOB",
+            f"the daemon ({self.env.control}) no longer knows job {self.job_id} ({message}) while this rank waits "
+            f"for the verdict of epoch {epoch}: a job registered again would need the losses of the epochs "
+            f"decided before, which the ranks no longer keep, so the warmup cannot go on consistently")
 
     # ================================================================ control requests (Lazy Pirate)
 
     def _next_request_id(self) -> int:
-        self._request_id += 1
-        return self._request_id
+        rid = self._request_id
+        self._request_id = 1 if rid >= _MAX_REQUEST_ID else rid + 1  # never 0
+        return rid
 
     def _call(self, which: str, body, deadline: float, stop: Optional[Callable[[], bool]] = None
               ) -> Optional[pb.Reply]:
         """One control request with the error policy of SPEC section 8: ERROR_INTERNAL is retried with
-        back-off; ERROR_TIMEOUT and ERROR_UNKNOWN_JOB are returned to the caller; every other error raises
-        ``ProtocolError``. Returns None if ``stop()`` became true while waiting."""
+        back-off; ERROR_TIMEOUT, ERROR_INCOMPLETE and ERROR_UNKNOWN_JOB are returned to the caller; every other
+        error raises ``ProtocolError``. Returns None if ``stop()`` became true while waiting."""
         backoff = 0.05
         while True:
             reply = self._request(which, body, deadline, stop)
             if reply is None or reply.WhichOneof("body") != "error":
                 return reply
             code = reply.error.code
-            if code in (pb.ERROR_TIMEOUT, pb.ERROR_UNKNOWN_JOB):
+            if code in _RETURNED:
                 return reply
             if code in _RETRY_LATER:
                 pause = min(backoff, deadline - time.monotonic())
@@ -698,8 +787,9 @@ class RankClient:
         return reply.jobs
 
     def snapshot(self) -> pb.JobState:
-        """Snapshot{need_epoch=-1}: fetch the job's state now and apply it if newer."""
-        self._snapshot(-1, None, time.monotonic() + self.total_wait)
+        """Snapshot{need_epoch=-1}: fetch the job's state now and take it if it is newer (SPEC section 5)."""
+        waiting_for = self.plan.required_epoch(self._step) if self.plan is not None else -1
+        self._snapshot(-1, None, time.monotonic() + self.total_wait, waiting_for=waiting_for)
         return self.state
 
     # ================================================================ DONE
@@ -722,6 +812,12 @@ class RankClient:
                 self._flush(force=True)
         finally:
             self._close_sockets(linger_pub=self.close_linger_ms)
+
+    def abort(self) -> None:
+        """Close the sockets at once, sending nothing more (what a crash does; for tests and error paths)."""
+        if not self._closed:
+            self._closed = True
+            self._close_sockets(linger_pub=0)
 
     def _close_sockets(self, linger_pub: int) -> None:
         for name in ("_sub", "_dealer"):
@@ -755,6 +851,78 @@ class RankClient:
         return (f"RankClient(job={self.job_id!r}, rank={self.rank}, step={self._step}, version={self.version}, "
                 f"decided_through_epoch={None if self.plan is None else self.plan.decided_through_epoch}, "
                 f"final={None if self.plan is None else self.plan.final})")
+
+
+# ==================================================================== one-off requests (no job joined)
+
+def daemon_request(which: str, body, *, control: Optional[str] = None, server_key: Optional[str] = None,
+                   timeout: float = 5.0, attempt_timeout: float = 1.0) -> pb.Reply:
+    """One control request outside a rank's loop (``status``, ``ping``, ``expire_job``...), with Lazy Pirate
+    retries until ``timeout`` seconds; returns the ``Reply`` (errors included, not raised). ``control`` and
+    ``server_key`` default to the environment (``AUTOWU_CONTROL``/``AUTOWU_ENDPOINT``, ``AUTOWU_SERVER_KEY``)."""
+    if control is None:
+        control = endpoints_from_environ()[0]
+    if server_key is None:
+        server_key = os.environ.get("AUTOWU_SERVER_KEY") or None
+    ctx = zmq.Context()
+    curve = None
+    if server_key:
+        public, secret = zmq.curve_keypair()
+        curve = (server_key.encode(), public, secret)
+    request = pb.Request(protocol_version=PROTOCOL_VERSION, request_id=secrets.randbelow(1 << 62) + 1)
+    getattr(request, which).CopyFrom(body)
+    data = request.SerializeToString()
+    deadline = time.monotonic() + timeout
+    sock = None
+    try:
+        while True:
+            sock = ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            if curve is not None:
+                sock.setsockopt(zmq.CURVE_SERVERKEY, curve[0])
+                sock.setsockopt(zmq.CURVE_PUBLICKEY, curve[1])
+                sock.setsockopt(zmq.CURVE_SECRETKEY, curve[2])
+            sock.connect(control)
+            sock.send_multipart([b"", data])
+            attempt_end = min(deadline, time.monotonic() + attempt_timeout)
+            while True:
+                remaining = attempt_end - time.monotonic()
+                if remaining <= 0 or not sock.poll(max(1, int(remaining * 1000)), zmq.POLLIN):
+                    break
+                frames = sock.recv_multipart()
+                try:
+                    reply = pb.Reply.FromString(frames[-1])
+                except DecodeError:
+                    continue
+                if reply.request_id == request.request_id or (
+                        reply.request_id == 0 and reply.WhichOneof("body") == "error"
+                        and reply.error.code == pb.ERROR_MALFORMED):
+                    return reply
+            sock.close(linger=0)
+            sock = None
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(f"autowu: no answer to {which} from {control} within {timeout:g} s")
+    finally:
+        if sock is not None:
+            sock.close(linger=0)
+        ctx.term()
+
+
+def status(job_id: str = "", **kwargs) -> pb.JobList:
+    """Status of ``job_id`` (every job when empty) and the daemon's counters; raises ``ProtocolError`` on an
+    error reply (``ERROR_UNKNOWN_JOB`` for a job the daemon does not know). ``kwargs``: see ``daemon_request``."""
+    reply = daemon_request("status", pb.Status(job_id=job_id), **kwargs)
+    if reply.WhichOneof("body") != "jobs":
+        raise RankClient._unexpected(reply, "Status")
+    return reply.jobs
+
+
+def ping(**kwargs) -> pb.DaemonStatus:
+    """Ping: the daemon's status (a liveness probe). ``kwargs``: see ``daemon_request``."""
+    reply = daemon_request("ping", pb.Ping(), **kwargs)
+    if reply.WhichOneof("body") != "pong":
+        raise RankClient._unexpected(reply, "Ping")
+    return reply.pong
 
 
 def _runs(values: List[Optional[float]], lo: int, hi: int, first_step: int) -> Iterable[Tuple[int, List[float]]]:

@@ -3,8 +3,8 @@
 Precedence, highest first (``AUTOWU_*`` always wins):
 
 ============  ===========================================================================================
-job id        ``AUTOWU_JOB``; ``slurm-<SLURM_JOB_ID>``; ``torchrun-<TORCHELASTIC_RUN_ID>`` (a run id of
-              ``none``, torchrun's default without ``--rdzv-id``, does not identify a job and is skipped)
+job id        ``AUTOWU_JOB``; ``torchrun-<TORCHELASTIC_RUN_ID>`` (a run id of ``none``, torchrun's default
+              without ``--rdzv-id``, does not identify a job and is skipped); ``slurm-<SLURM_JOB_ID>``
 rank          ``AUTOWU_RANK``; ``RANK`` (torchrun); ``SLURM_PROCID``; else 0 when nothing says otherwise
 world size    ``AUTOWU_WORLD_SIZE``; ``WORLD_SIZE`` (torchrun); ``SLURM_NTASKS``; else 1
 local rank    ``LOCAL_RANK`` (torchrun); ``SLURM_LOCALID``; else None (informational)
@@ -16,9 +16,10 @@ CURVE         ``AUTOWU_SERVER_KEY`` (the daemon's public key, Z85, 40 characters
               own pair ``AUTOWU_CLIENT_PUBLIC_KEY`` / ``AUTOWU_CLIENT_SECRET_KEY`` (else an ephemeral pair)
 ============  ===========================================================================================
 
-torchrun's ``RANK``/``WORLD_SIZE`` beat Slurm's ``SLURM_PROCID``/``SLURM_NTASKS`` because a torchrun launched
-by Slurm runs one Slurm task per node and several ranks per task: there ``SLURM_PROCID`` is the node's index.
-The job id prefers Slurm's because a requeued Slurm job keeps its id (and so its state on the daemon).
+This is the order of protocol/SPEC.md, section 2. torchrun's variables beat Slurm's because a torchrun
+launched by Slurm runs one Slurm task per node and several ranks per task: there ``SLURM_PROCID`` is the
+node's index. Under Slurm, ``torchrun --rdzv-id=$SLURM_JOB_ID`` keeps the job id across a requeue (a requeued
+Slurm job keeps its id, and so its state on the daemon).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_INGEST",
     "JobEnvironment",
     "derive_endpoints",
+    "endpoints_from_environ",
     "from_environ",
     "is_valid_job_id",
 ]
@@ -102,6 +104,17 @@ def derive_endpoints(endpoint: str) -> Tuple[str, str, str]:
     return f"{base}:{port}", f"{base}:{port + 1}", f"{base}:{port + 2}"
 
 
+def endpoints_from_environ(environ: Optional[Mapping[str, str]] = None) -> Tuple[str, str, str]:
+    """(control, ingest, events): ``AUTOWU_CONTROL``/``AUTOWU_INGEST``/``AUTOWU_EVENTS`` each, else derived from
+    ``AUTOWU_ENDPOINT``, else the loopback defaults (a specific variable wins over ``AUTOWU_ENDPOINT``)."""
+    env = os.environ if environ is None else environ
+    control, ingest, events = DEFAULT_CONTROL, DEFAULT_INGEST, DEFAULT_EVENTS
+    if env.get("AUTOWU_ENDPOINT"):
+        control, ingest, events = derive_endpoints(env["AUTOWU_ENDPOINT"])
+    return (env.get("AUTOWU_CONTROL") or control, env.get("AUTOWU_INGEST") or ingest,
+            env.get("AUTOWU_EVENTS") or events)
+
+
 def _int(env: Mapping[str, str], name: str) -> Optional[int]:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -133,15 +146,15 @@ def from_environ(environ: Optional[Mapping[str, str]] = None, *, job_id: Optiona
     if job_id is None:
         if env.get("AUTOWU_JOB"):
             job_id, job_source = env["AUTOWU_JOB"], "AUTOWU_JOB"
-        elif env.get("SLURM_JOB_ID"):
-            job_id, job_source = f"slurm-{env['SLURM_JOB_ID']}", "SLURM_JOB_ID"
         elif env.get("TORCHELASTIC_RUN_ID") and env["TORCHELASTIC_RUN_ID"] != "none":
             job_id, job_source = f"torchrun-{env['TORCHELASTIC_RUN_ID']}", "TORCHELASTIC_RUN_ID"
+        elif env.get("SLURM_JOB_ID"):
+            job_id, job_source = f"slurm-{env['SLURM_JOB_ID']}", "SLURM_JOB_ID"
         else:
             raise JobIdentityError(
-                "cannot tell which job this process belongs to: looked for AUTOWU_JOB, SLURM_JOB_ID and "
-                "TORCHELASTIC_RUN_ID (torchrun's 'none' does not count: pass --rdzv-id or use --standalone), "
-                "and none is set. Set AUTOWU_JOB=<id> (1 to 128 of A-Z a-z 0-9 . _ - :) or pass job_id=.")
+                "cannot tell which job this process belongs to: looked for AUTOWU_JOB, TORCHELASTIC_RUN_ID and "
+                "SLURM_JOB_ID (torchrun's run id 'none' does not count: pass --rdzv-id), and none is set. "
+                "Set AUTOWU_JOB=<id> (1 to 128 of A-Z a-z 0-9 . _ - :) or pass job_id=.")
 
     # ---- rank and world size
     rank_source = "argument"
@@ -156,12 +169,7 @@ def from_environ(environ: Optional[Mapping[str, str]] = None, *, job_id: Optiona
     restarts, _ = _first_int(env, ("SLURM_RESTART_COUNT", "TORCHELASTIC_RESTART_COUNT"))
 
     # ---- endpoints
-    control, ingest, events = DEFAULT_CONTROL, DEFAULT_INGEST, DEFAULT_EVENTS
-    if env.get("AUTOWU_ENDPOINT"):
-        control, ingest, events = derive_endpoints(env["AUTOWU_ENDPOINT"])
-    control = env.get("AUTOWU_CONTROL") or control
-    ingest = env.get("AUTOWU_INGEST") or ingest
-    events = env.get("AUTOWU_EVENTS") or events
+    control, ingest, events = endpoints_from_environ(env)
 
     return JobEnvironment(
         job_id=job_id, rank=rank, world_size=world_size, local_rank=local_rank,

@@ -74,6 +74,7 @@ class AutoWULR(LRScheduler):
             raise ValueError("the client's steps_per_epoch/total_steps differ from the scheduler's")
         self.client = client
         self._buf: Optional[torch.Tensor] = None
+        self._buf_device: Optional[torch.device] = None
         self._views: tuple = ()
         self._buf_n = 0
         self._buf_first = 0
@@ -97,6 +98,14 @@ class AutoWULR(LRScheduler):
 
     def _record(self, t: int, loss: Any) -> None:
         if isinstance(loss, torch.Tensor):
+            n = self._buf_n
+            if n and t == self._buf_first + n and not loss.ndim and loss.device == self._buf_device:
+                # the common case: the next slot of a started buffer on the same device
+                self._views[n].copy_(loss.detach())  # device to device, asynchronous: no host sync
+                self._buf_n = n = n + 1
+                if n == self.batch_size or (t + 1) % self.steps_per_epoch == 0:
+                    self._flush_device()
+                return
             if loss.ndim:
                 if loss.numel() != 1:
                     raise ValueError(f"step() takes the scalar loss, got a tensor of shape {tuple(loss.shape)}")
@@ -107,6 +116,7 @@ class AutoWULR(LRScheduler):
                 self._flush_device()
                 n = 0
                 buf = self._buf = torch.empty(self.batch_size, dtype=_loss_dtype(loss.device), device=loss.device)
+                self._buf_device = buf.device
                 self._views = buf.unbind(0)  # one 0-dim view per slot, made once
             elif n and t != self._buf_first + n:
                 self._flush_device()
@@ -133,21 +143,26 @@ class AutoWULR(LRScheduler):
 
     def _set_lr(self, t: int) -> None:
         client = self.client
-        if not client.permits(t):
-            self._flush_device()  # the gate's Snapshot carries this rank's losses: they must be on the host
-        lr = client.lr(t)
-        client.current_step = t
-        if self._ratios is None:
-            self._ratios = _ratios(self.base_lrs)
-        for group, ratio in zip(self.optimizer.param_groups, self._ratios):
-            value = lr * ratio
-            if isinstance(group["lr"], torch.Tensor):
-                group["lr"].fill_(value)
+        lr = client.permitted_lr(t)  # applies queued events; None at a gate the plan does not open yet
+        if lr is None:
+            self._flush_device()  # the gate's Snapshot may need this rank's losses: they must be on the host
+            lr = client.lr(t)
+        client._step = t  # the client's own step counter follows the scheduler's (current_step, unchecked)
+        ratios = self._ratios
+        if ratios is None:
+            ratios = self._ratios = _ratios(self.base_lrs)
+        last = []
+        for group, ratio in zip(self.optimizer.param_groups, ratios):
+            value = lr * ratio  # ratio 1.0 for group 0: autowu's LR exactly
+            current = group["lr"]
+            if isinstance(current, torch.Tensor):
+                current.fill_(value)
+                last.append(current.clone())
             else:
                 group["lr"] = value
+                last.append(value)
         self.autowu_lr = lr
-        self._last_lr = [g["lr"].clone() if isinstance(g["lr"], torch.Tensor) else g["lr"]
-                         for g in self.optimizer.param_groups]
+        self._last_lr = last
 
     def get_lr(self) -> List[float]:
         """The LRs of the param groups at the current step (``last_epoch``)."""

@@ -6,13 +6,18 @@ builds the default plan; epochs are decided only when the test says so (``decide
 ``auto_decide`` is set (an epoch is decided as soon as every step of it has a loss, or when a snapshot waits for
 it). ``script`` is a queue of one-shot handlers that see requests before the default logic and may answer them
 differently (errors, silence, a restart...).
+
+Like autowud, a waiting snapshot without ``pending`` from a rank whose losses of the open epochs up to
+``need_epoch`` are not all in, and still are not 20 ms later, is answered with ``ERROR_INCOMPLETE`` (SPEC
+section 4.2); ``drop_ingest`` makes the ingest socket lose everything (the losses then only arrive as pending).
+Every registration gets a random non-zero incarnation.
 """
 
 from __future__ import annotations
 
 import collections
-import math
 import queue
+import random
 import threading
 import time
 from typing import Callable, Deque, Dict, List, Optional, Tuple
@@ -34,13 +39,15 @@ class FakeDaemon:
         self.switch_rate = 0.0123
         self.curve_secret_key = curve_secret_key
         self.publish_events = True
+        self.drop_ingest = False
+        self.incomplete_grace = 0.02
         self.state: Optional[pb.JobState] = None
         self.token: Optional[str] = None
         self.requests: List[pb.Request] = []
         self.batches: List[pb.LossBatch] = []
         self.losses: Dict[Tuple[int, int], float] = {}  # (rank, step) -> first loss
         self.script: Deque[Handler] = collections.deque()
-        self.waiting: List[Tuple[bytes, pb.Request, float]] = []
+        self.waiting: List[Tuple[bytes, pb.Request, float, Optional[float]]] = []
         self.subscribed = threading.Event()
         self.events_published = 0
         self._commands: "queue.Queue[Tuple[Callable, threading.Event, list]]" = queue.Queue()
@@ -246,7 +253,10 @@ class FakeDaemon:
                 self._merge(body.pending)
             if body.need_epoch < 0 or self._decided(body.need_epoch):
                 return self.reply(ident, req, job=self.state)
-            self.waiting.append((ident, req, time.monotonic() + body.wait_ms / 1000.0))
+            now = time.monotonic()
+            check = None if body.HasField("pending") or self._has_everything(body.rank, body.need_epoch) \
+                else now + self.incomplete_grace
+            self.waiting.append((ident, req, now + body.wait_ms / 1000.0, check))
             if self.auto_decide:
                 self._auto(body.need_epoch, force=True)
         elif kind == "ping":
@@ -266,8 +276,20 @@ class FakeDaemon:
             warmup="linear" if spec.warmup == pb.WARMUP_LINEAR else "exponential",
             decay="constant_cosine" if spec.decay == pb.DECAY_CONSTANT_COSINE else "cosine",
             decision_delay_steps=spec.decision_delay_steps if spec.HasField("decision_delay_steps") else 1)
-        self.state = pb.JobState(job_id=job_id, version=1, spec=spec, plan=plan.to_proto(), phase=pb.PHASE_WARMUP)
+        self.state = pb.JobState(job_id=job_id, version=1, spec=spec, plan=plan.to_proto(), phase=pb.PHASE_WARMUP,
+                                 incarnation=random.getrandbits(64) or 1)
         self._publish(pb.EVENT_PLAN)
+
+    def _has_everything(self, rank: int, epoch: int) -> bool:
+        """Whether every loss ``rank`` owes for the open epochs up to ``epoch`` is in (autowud's rule)."""
+        spec = self.state.spec
+        ranks = 1 if spec.reporting == pb.REPORTING_RANK_ZERO else (spec.world_size or 1)
+        if rank >= ranks:
+            return True
+        E = self.state.plan.steps_per_epoch
+        first_open = self.state.plan.decided_through_epoch + 1
+        with self._lock:
+            return all((rank, s) in self.losses for s in range(first_open * E, (epoch + 1) * E))
 
     def _decided(self, epoch: int) -> bool:
         return self.state.plan.final or self.state.plan.decided_through_epoch >= epoch
@@ -311,6 +333,8 @@ class FakeDaemon:
         batch = pb.LossBatch.FromString(frames[1])
         with self._lock:
             self.batches.append(batch)
+        if self.drop_ingest:
+            return
         if self.state is None or batch.token != self.token:
             return
         self._merge(batch)
@@ -338,13 +362,16 @@ class FakeDaemon:
             return
         now = time.monotonic()
         keep = []
-        for ident, req, deadline in self.waiting:
+        for ident, req, deadline, check in self.waiting:
             if self.state is not None and self._decided(req.snapshot.need_epoch):
                 self.reply(ident, req, job=self.state)
+            elif check is not None and now >= check and self.state is not None and not self._has_everything(
+                    req.snapshot.rank, req.snapshot.need_epoch):
+                self.error(ident, req, pb.ERROR_INCOMPLETE, "send your losses as pending", with_job=True)
             elif now >= deadline:
                 self.error(ident, req, pb.ERROR_TIMEOUT, "not decided yet", with_job=True)
             else:
-                keep.append((ident, req, deadline))
+                keep.append((ident, req, deadline, None if check is not None and now >= check else check))
         self.waiting = keep
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 import zmq
 
-from autowu import Plan, ProtocolError, RankClient, WaitTimeout
+from autowu import Plan, PlanError, ProtocolError, RankClient, WaitTimeout
 from autowu._proto import autowu_pb2 as pb
 from autowu.plan import default_plan
 from fake_daemon import FakeDaemon, ignore
@@ -39,7 +39,8 @@ def test_join_registers_after_subscribing_and_holds_the_plan(daemon, make_client
     c = make_client()
     assert daemon.kinds() == ["register"]
     reg = daemon.requests[0]
-    assert reg.protocol_version == 1 and reg.request_id >= 1
+    assert reg.protocol_version == 1 and reg.request_id != 0
+    assert c.incarnation == daemon.state.incarnation != 0
     assert reg.register.job_id == "test-job" and reg.register.token == "secret" and reg.register.rank == 0
     assert reg.register.spec.steps_per_epoch == E and reg.register.spec.total_steps == T
     assert reg.register.spec.world_size == 1
@@ -96,9 +97,10 @@ def test_step_convenience_and_start_step(daemon, make_client):
 
 # ------------------------------------------------------------------------------------------------ WAIT
 
-def test_gate_waits_for_a_late_answer_with_pending_losses(daemon, make_client):
-    c = make_client()
-    run(c, 0, E + 1)  # steps 0..10 need no verdict
+def test_gate_waits_for_a_late_answer_without_resending_losses(daemon, make_client):
+    c = make_client(batch_size=100, wait_ms=1000, request_timeout=1.5)
+    assert daemon.subscribed.wait(2)
+    run(c, 0, E + 1)  # steps 0..10 need no verdict; step 10 is still unsent (mid-epoch, batch not full)
     assert daemon.kinds() == ["register"]
     threading.Timer(0.5, lambda: daemon.decide(0, publish=False)).start()
     started = time.monotonic()
@@ -107,12 +109,69 @@ def test_gate_waits_for_a_late_answer_with_pending_losses(daemon, make_client):
     assert waited >= 0.4
     assert lr == c.plan.lr(E + 1) and c.plan.decided_through_epoch == 0
     snaps = daemon.snapshots()
-    assert snaps, "the client must ask for the verdict"
+    assert len(snaps) == 1, "the client must ask for the verdict, once"
     s = snaps[0].snapshot
-    assert (s.need_epoch, s.wait_ms, s.job_id, s.token, s.rank) == (0, 200, "test-job", "secret", 0)
-    # pending: own losses from e*E = 0 to t-1 = 10
-    assert s.pending.first_step == 0 and s.pending.protocol_version == 1
-    assert [bits(x) for x in s.pending.losses] == [bits(loss_of(t)) for t in range(E + 1)]
+    assert (s.need_epoch, s.wait_ms, s.job_id, s.token, s.rank) == (0, 1000, "test-job", "secret", 0)
+    # the first waiting snapshot carries no pending (SPEC 4.2/8): the unsent loss of step 10 went out first
+    assert not s.HasField("pending")
+    assert daemon.received_losses() == {t: loss_of(t) for t in range(E + 1)}
+    assert c.stats["incomplete"] == 0 and c.stats["pending_sent"] == 0
+
+
+def test_incomplete_resends_the_snapshot_at_once_with_pending(daemon, make_client):
+    daemon.drop_ingest = True  # the ingest socket loses everything
+    c = make_client(batch_size=4, wait_ms=1000, request_timeout=1.5)
+    run(c, 0, E + 1)
+    threading.Timer(0.5, lambda: daemon.decide(0, publish=False)).start()
+    started = time.monotonic()
+    assert c.lr(E + 1) == c.plan.lr(E + 1)
+    snaps = [r.snapshot for r in daemon.snapshots()]
+    assert [s.need_epoch for s in snaps] == [0, 0]
+    assert not snaps[0].HasField("pending")
+    # pending: own losses from e*E = 0 to t-1 = 10, exactly, on the immediate repeat
+    p = snaps[1].pending
+    assert p.first_step == 0 and p.protocol_version == 1 and p.job_id == "test-job" and p.rank == 0
+    assert [bits(x) for x in p.losses] == [bits(loss_of(t)) for t in range(E + 1)]
+    assert c.stats["incomplete"] == 1 and c.stats["pending_sent"] == 1
+    assert daemon.received_losses() == {t: loss_of(t) for t in range(E + 1)}
+    assert time.monotonic() - started >= 0.4
+    # the next gate: the daemon has the losses of epoch 1 except what the ingest lost again
+    daemon.drop_ingest = False
+    run(c, E + 1, 2 * E + 1)
+    daemon.decide(1, publish=False)
+    assert c.lr(2 * E + 1) == c.plan.lr(2 * E + 1)
+    assert c.stats["incomplete"] == 1  # losses 11..20 arrived over ingest: no resend
+
+
+def test_losses_held_back_for_want_of_a_subscriber_go_as_pending(daemon, make_client):
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.ROUTER)
+    port = s.bind_to_random_port("tcp://127.0.0.1")
+    s.close(0)
+    ctx.term()
+    # nobody subscribes on this ingest endpoint: the XPUB holds every loss back
+    c = make_client(batch_size=4, wait_ms=1000, request_timeout=1.5, ingest=f"tcp://127.0.0.1:{port}")
+    run(c, 0, E + 1)
+    assert c.stats["batches_sent"] == 0
+    threading.Timer(0.8, lambda: daemon.decide(0, publish=False)).start()
+    started = time.monotonic()
+    assert c.lr(E + 1) == c.plan.lr(E + 1)
+    assert time.monotonic() - started >= 0.5  # it waited for the subscription first (in vain)
+    snaps = [r.snapshot for r in daemon.snapshots()]
+    assert not snaps[0].HasField("pending") and snaps[1].pending.first_step == 0
+    assert len(snaps[1].pending.losses) == E + 1 and c.stats["incomplete"] == 1
+    # the daemon has them now: they are not sent again on the ingest socket
+    assert c._sent == len(c._losses) and c.stats["batches_sent"] == 0
+
+
+def test_incomplete_with_nothing_kept_sends_an_empty_pending(daemon, make_client):
+    daemon.drop_ingest = True
+    c = make_client(start_step=E + 1, wait_ms=1000, request_timeout=1.5)  # restarted, its losses not restored
+    threading.Timer(0.4, lambda: daemon.decide(0, publish=False)).start()
+    assert c.lr(E + 1) == c.plan.lr(E + 1)
+    snaps = [r.snapshot for r in daemon.snapshots()]
+    assert len(snaps) == 2 and not snaps[0].HasField("pending")
+    assert snaps[1].HasField("pending") and snaps[1].pending.first_step == 0 and len(snaps[1].pending.losses) == 0
 
 
 def test_error_timeout_then_success(daemon, make_client):
@@ -211,31 +270,86 @@ def test_job_expired_event(daemon, make_client):
     assert not c.expired
 
 
-def test_unknown_job_registers_again(daemon, make_client):
+def test_unknown_job_at_the_first_gate_registers_again(daemon, make_client):
     c = make_client()
+    first = c.incarnation
     run(c, 0, E + 1)
     daemon.lose_job()
     threading.Timer(0.4, lambda: daemon.decide(0)).start()
     assert c.lr(E + 1) == c.plan.lr(E + 1)
     kinds = daemon.kinds()
     assert kinds[:4] == ["register", "snapshot", "register", "snapshot"]
-    assert c.version == 2
+    assert c.version == 2 and c.incarnation == daemon.state.incarnation != first
+    assert c.stats["incarnations"] == 1
 
 
-def test_a_reply_older_than_the_held_state_means_reregistration(daemon, make_client):
+def test_unknown_job_at_a_later_gate_raises_without_registering(daemon, make_client):
+    c = make_client()
+    run(c, 0, E + 1)
+    daemon.decide(0, publish=False)
+    run(c, E + 1, 2 * E + 1)
+    daemon.lose_job()
+    with pytest.raises(ProtocolError) as info:
+        c.lr(2 * E + 1)  # waits for epoch 1: the lost job's epoch 0 cannot be made up
+    assert info.value.code == pb.ERROR_UNKNOWN_JOB and "epoch 1" in str(info.value)
+    assert daemon.kinds().count("register") == 1
+
+
+def test_a_reply_older_than_an_applied_event_is_not_taken(daemon, make_client):
     c = make_client()
     assert daemon.subscribed.wait(2)
-    for _ in range(3):  # version 4 through events (TEST_RESULT without a verdict change is fine)
-        daemon.call(lambda: (setattr(daemon.state, "version", daemon.state.version + 1),
-                             daemon._publish(pb.EVENT_TEST_RESULT)))
-    assert daemon.wait_for(lambda: (c.permits(0), c.version)[1] == 4)
+    stale = pb.JobState()
+    stale.CopyFrom(daemon.state)  # version 1, the same incarnation
+
+    def answer_with_the_stale_state(d, ident, req):
+        if req.WhichOneof("body") != "snapshot":
+            return False
+        d._decide(0, switch=False, publish=True)  # version 2 is published first...
+        time.sleep(0.1)
+        d.reply(ident, req, job=stale)  # ...then the (older) reply arrives
+        return True
+
     run(c, 0, E + 1)
-    # the daemon lost its store; another rank registered the job again: version 1 now
-    daemon.call(lambda: setattr(daemon.state, "version", 1))
-    threading.Timer(0.3, lambda: daemon.decide(0, publish=False)).start()
+    daemon.script.append(answer_with_the_stale_state)
     assert c.lr(E + 1) == c.plan.lr(E + 1)
-    assert daemon.kinds()[:3] == ["register", "snapshot", "register"]
-    assert c.version == 2
+    assert c.version == 2 and c.plan.decided_through_epoch == 0
+    assert daemon.kinds() == ["register", "snapshot"]  # no re-registration: same incarnation, lower version
+
+
+def test_another_incarnation_replaces_the_state_whatever_its_version(daemon, make_client):
+    c = make_client()
+    assert daemon.subscribed.wait(2)
+    for e in range(3):  # version 4 through events
+        daemon.decide(e, publish=True)
+    assert daemon.wait_for(lambda: (c.permits(0), c.version)[1] == 4)
+    old = pb.JobState()
+    old.CopyFrom(daemon.state)
+    old_incarnation = c.incarnation
+    # the job expired and was registered again by someone else: a new incarnation at version 1
+    daemon.call(lambda: daemon._create(daemon.state.spec, "test-job"))
+    assert daemon.wait_for(lambda: (c.permits(0), c.incarnation)[1] == daemon.state.incarnation)
+    assert c.version == 1 and c.plan.decided_through_epoch == -1 and c.stats["incarnations"] == 1
+    # a late event of the replaced incarnation (a higher version!) is not taken back
+    old.version = 9
+    daemon.publish_raw([b"job/test-job/", pb.Event(protocol_version=1, kind=pb.EVENT_TEST_RESULT,
+                                                   job=old).SerializeToString()])
+    time.sleep(0.2)
+    assert not c.permits(E + 1)
+    assert c.incarnation != old_incarnation and c.version == 1 and c.stats["events_stale"] >= 1
+
+
+def test_an_unparsable_plan_raises(daemon, make_client):
+    c = make_client()
+    assert daemon.subscribed.wait(2)
+    bad = pb.JobState()
+    bad.CopyFrom(daemon.state)
+    bad.version = 2
+    bad.plan.segments[0].start_step = 5  # a plan must start at step 0
+    daemon.publish_raw([b"job/test-job/", pb.Event(protocol_version=1, kind=pb.EVENT_TEST_RESULT,
+                                                   job=bad).SerializeToString()])
+    with pytest.raises(PlanError):
+        daemon.wait_for(lambda: c.permits(0) and False, timeout=2)
+    assert c.version == 1
 
 
 # ------------------------------------------------------------------------------------------------ Lazy Pirate
@@ -266,6 +380,17 @@ def test_daemon_restart_lazy_pirate_resends_the_same_request(daemon, make_client
     assert daemon.wait_for(lambda: c.permits(2 * E + 1))
     run(c, E + 1, 2 * E + 1)
     assert daemon.wait_for(lambda: 2 * E - 1 in daemon.received_losses())
+
+
+def test_request_ids_are_non_zero_and_new_per_request(daemon, make_client):
+    c = make_client()
+    c._request_id = (1 << 64) - 1  # the last id before the wrap
+    c.ping()
+    c.ping()
+    ids = [r.request_id for r in daemon.requests]
+    assert ids[1:] == [(1 << 64) - 1, 1] and all(ids)
+    make_client(job_id="test-job")
+    assert daemon.requests[-1].request_id not in ids  # random start: two clients' ids differ
 
 
 def test_replies_to_other_requests_are_discarded(daemon, make_client):
@@ -358,6 +483,7 @@ def test_no_daemon_at_all():
 # ------------------------------------------------------------------------------------------------ reporting
 
 def test_pending_skips_unreported_steps_and_splits_runs(daemon, make_client):
+    daemon.drop_ingest = True
     c = make_client(batch_size=100)
     for t in range(0, E + 1):
         c.lr(t)
@@ -367,16 +493,18 @@ def test_pending_skips_unreported_steps_and_splits_runs(daemon, make_client):
     threading.Timer(0.3, lambda: daemon.decide(0, publish=False)).start()
     c.lr(E + 1)
     snaps = daemon.snapshots()
-    # the run before the gap goes first (need_epoch -1), the run up to t-1 with the need_epoch snapshot
-    assert [s.snapshot.need_epoch for s in snaps][:2] == [-1, 0]
-    assert snaps[0].snapshot.pending.first_step == 0 and list(snaps[0].snapshot.pending.losses) == [
+    # after ERROR_INCOMPLETE: the run before the gap goes first (need_epoch -1), the run up to t-1 with the
+    # repeated need_epoch snapshot
+    assert [s.snapshot.need_epoch for s in snaps][:3] == [0, -1, 0]
+    assert not snaps[0].snapshot.HasField("pending")
+    assert snaps[1].snapshot.pending.first_step == 0 and list(snaps[1].snapshot.pending.losses) == [
         loss_of(t) for t in range(3)]
-    assert snaps[1].snapshot.pending.first_step == 5
-    assert list(snaps[1].snapshot.pending.losses) == [loss_of(t) for t in range(5, E + 1)]
+    assert snaps[2].snapshot.pending.first_step == 5
+    assert list(snaps[2].snapshot.pending.losses) == [loss_of(t) for t in range(5, E + 1)]
 
 
 def test_resumed_rank_pending_starts_at_its_first_step(daemon, make_client):
-    daemon.decide  # noqa: B018
+    daemon.drop_ingest = True
     start = 2 * E + 3
     c = make_client(start_step=start)
     daemon.decide(0, publish=False)

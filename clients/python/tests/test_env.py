@@ -33,10 +33,19 @@ def test_torchrun():
     assert (env.job_id, env.rank, env.world_size, env.local_rank) == ("torchrun-f00d-42", 5, 16, 1)
 
 
-def test_torchrun_under_slurm_rank_from_torchrun_job_from_slurm():
+def test_torchrun_under_slurm_torchrun_wins():
+    # SPEC section 2: job id AUTOWU_JOB, then torchrun-<TORCHELASTIC_RUN_ID>, then slurm-<SLURM_JOB_ID>;
+    # rank and world size from torchrun's RANK/WORLD_SIZE before Slurm's
     env = from_environ({"SLURM_JOB_ID": "77", "SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_LOCALID": "0",
                         "TORCHELASTIC_RUN_ID": "77", "RANK": "13", "WORLD_SIZE": "16", "LOCAL_RANK": "5"})
-    assert (env.job_id, env.rank, env.world_size, env.local_rank) == ("slurm-77", 13, 16, 5)
+    assert (env.job_id, env.rank, env.world_size, env.local_rank) == ("torchrun-77", 13, 16, 5)
+    assert env.sources == ("TORCHELASTIC_RUN_ID", "RANK", "WORLD_SIZE")
+
+
+def test_torchrun_none_under_slurm_falls_back_to_slurm():
+    env = from_environ({"SLURM_JOB_ID": "77", "SLURM_PROCID": "1", "SLURM_NTASKS": "2",
+                        "TORCHELASTIC_RUN_ID": "none", "RANK": "3", "WORLD_SIZE": "4"})
+    assert (env.job_id, env.rank, env.world_size) == ("slurm-77", 3, 4)
 
 
 def test_autowu_overrides_everything():

@@ -115,16 +115,18 @@ def test_losses_reported_exactly(daemon, make_scheduler):
 
 
 def test_gate_flushes_the_device_buffer_into_pending(daemon, make_scheduler):
+    daemon.drop_ingest = True  # the losses reach the daemon only as a snapshot's pending
     model, opt = model_and_optimizer()
-    sched = make_scheduler(opt, batch_size=32)
+    sched = make_scheduler(opt, batch_size=32, wait_ms=1000, request_timeout=1.5)
     losses = []
     import threading
 
     threading.Timer(0.5, lambda: daemon.decide(0, publish=False)).start()
     train(model, opt, sched, E + 1, losses)  # the last step() sets the LR of step 11 = g(0): waits
-    snap = daemon.snapshots()[0].snapshot
-    assert snap.need_epoch == 0 and snap.pending.first_step == 0
-    assert [bits(x) for x in snap.pending.losses] == [bits(x) for x in losses]
+    first, second = [r.snapshot for r in daemon.snapshots()][:2]
+    assert first.need_epoch == 0 and not first.HasField("pending")  # ERROR_INCOMPLETE follows
+    assert second.need_epoch == 0 and second.pending.first_step == 0
+    assert [bits(x) for x in second.pending.losses] == [bits(x) for x in losses]
 
 
 def test_resume_from_checkpoint_does_not_warm_up_again(daemon, make_scheduler):

@@ -41,6 +41,15 @@ def test_enough_vectors():
     assert kinds == {"exponential", "linear", "constant", "cosine"}
     assert {m["type"] for m in MESSAGES} == {"autowu.v1.Request", "autowu.v1.Reply", "autowu.v1.LossBatch",
                                              "autowu.v1.Event"}
+    by_name = {m["name"]: m for m in MESSAGES}
+    # the protocol's later additions: ERROR_INCOMPLETE, JobState.incarnation, request ids never 0
+    assert by_name["reply_error_incomplete"]["json"]["error"]["code"] == "ERROR_INCOMPLETE"
+    assert by_name["reply_error_incomplete"]["json"]["error"]["job"]["incarnation"] != "0"
+    assert pb.Reply.FromString(bytes.fromhex(by_name["reply_job_warmup"]["binary_hex"])).job.incarnation >= 1 << 63
+    assert "pending" not in by_name["request_snapshot_wait"]["json"]["snapshot"]
+    for m in MESSAGES:
+        if m["type"] == "autowu.v1.Request":
+            assert m["json"]["requestId"] != "0", m["name"]
 
 
 @pytest.mark.parametrize("case", PLANS, ids=[p["name"] for p in PLANS])

@@ -52,6 +52,7 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_TOO_LARGE: _ClassVar[ErrorCode]
     ERROR_TIMEOUT: _ClassVar[ErrorCode]
     ERROR_INTERNAL: _ClassVar[ErrorCode]
+    ERROR_INCOMPLETE: _ClassVar[ErrorCode]
 DECAY_COSINE: DecayKind
 DECAY_CONSTANT_COSINE: DecayKind
 WARMUP_EXPONENTIAL: WarmupShape
@@ -77,6 +78,7 @@ ERROR_UNAUTHORIZED: ErrorCode
 ERROR_TOO_LARGE: ErrorCode
 ERROR_TIMEOUT: ErrorCode
 ERROR_INTERNAL: ErrorCode
+ERROR_INCOMPLETE: ErrorCode
 
 class Exponential(_message.Message):
     __slots__ = ("from_step", "to_step", "from_rate", "to_rate")
@@ -235,7 +237,7 @@ class Decision(_message.Message):
     def __init__(self, reason: _Optional[str] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., learning_rate: _Optional[float] = ..., minimum_step: _Optional[float] = ...) -> None: ...
 
 class JobState(_message.Message):
-    __slots__ = ("job_id", "version", "spec", "plan", "phase", "last_verdict", "decision", "steps_seen")
+    __slots__ = ("job_id", "version", "spec", "plan", "phase", "last_verdict", "decision", "steps_seen", "incarnation")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +246,7 @@ class JobState(_message.Message):
     LAST_VERDICT_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     STEPS_SEEN_FIELD_NUMBER: _ClassVar[int]
+    INCARNATION_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     version: int
     spec: JobSpec
@@ -252,7 +255,8 @@ class JobState(_message.Message):
     last_verdict: Verdict
     decision: Decision
     steps_seen: int
-    def __init__(self, job_id: _Optional[str] = ..., version: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ..., phase: _Optional[_Union[Phase, str]] = ..., last_verdict: _Optional[_Union[Verdict, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., steps_seen: _Optional[int] = ...) -> None: ...
+    incarnation: int
+    def __init__(self, job_id: _Optional[str] = ..., version: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ..., phase: _Optional[_Union[Phase, str]] = ..., last_verdict: _Optional[_Union[Verdict, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., steps_seen: _Optional[int] = ..., incarnation: _Optional[int] = ...) -> None: ...
 
 class LossBatch(_message.Message):
     __slots__ = ("protocol_version", "job_id", "token", "rank", "first_step", "losses")
