@@ -230,12 +230,11 @@ public final class RankClient {
                 sendPending = true
             case .error(let error)? where error.code == .errorUnknownJob:
                 // The daemon expired or lost the job. A new registration can only go on if it needs no
-                // history the ranks no longer hold (they keep the undecided epochs only).
-                let fresh = try register(deadline: deadline)
-                guard epoch <= 0 || fresh.incarnation == state.incarnation else {
+                // history the ranks no longer hold (they keep the undecided epochs only): before epoch 0.
+                guard epoch <= 0 else {
                     throw ClientError.refused(code: .errorUnknownJob, message: "the daemon lost job \(options.jobID) and its loss history before epoch \(epoch): the warmup cannot go on consistently")
                 }
-                try install(fresh)
+                try install(try register(deadline: deadline))
             case .error(let error)? where error.code == .errorInternal:
                 if DispatchTime.now() >= deadline { throw ClientError.refused(code: error.code, message: error.message) }
             case .error(let error)?:

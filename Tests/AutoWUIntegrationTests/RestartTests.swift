@@ -48,7 +48,9 @@ import Testing
         #expect(a.lr_after_switch?.bitPattern == b.lr_after_switch?.bitPattern)
         #expect(a.reason == b.reason)
         let final = try status(daemon, job: "crash").jobs.first
-        #expect(final?.lastVerdict.pMin == quietVerdicts?.pMin, "the last test's figures are identical too")
+        // The figures too, to the last bits BLAS may round differently in another process.
+        let before = quietVerdicts?.pMin ?? [], after = final?.lastVerdict.pMin ?? []
+        #expect(before.count == 5 && after.count == 5 && zip(before, after).allSatisfy { abs($0 - $1) <= 1e-9 })
     }
 }
 

@@ -8,7 +8,7 @@ import Foundation
 /// K is built, the kernel is evaluated eight entries at a time by a vectorised exp (within 1 ulp of the C
 /// library's), and the fit's evaluations need no O(n^3) work beyond the factor and its inverse.
 public struct DenseCholeskySolver: GaussianProcessSolver {
-    public init() {}
+    public init() { _ = LinearAlgebra.singleThreaded }
 
     public func marginalLogLikelihood(inputs: [Double], targets: [Double], lengthscale: Double) -> DenseMarginalLogLikelihood {
         DenseMarginalLogLikelihood(inputs: inputs, targets: targets, lengthscale: lengthscale)

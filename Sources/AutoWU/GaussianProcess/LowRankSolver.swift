@@ -14,6 +14,7 @@ public struct LowRankSolver: GaussianProcessSolver {
     public let tolerance: Double
 
     public init(tolerance: Double = LowRankSolver.defaultTolerance) {
+        _ = LinearAlgebra.singleThreaded  // before any BLAS call of ours
         self.tolerance = tolerance
     }
 
