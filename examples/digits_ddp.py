@@ -58,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eta-min", type=float, default=1e-5, help="AutoWU: the warmup's first LR")
     p.add_argument("--eta-max", type=float, default=1.0, help="AutoWU: the LR the warmup would reach at rho_w*T")
     p.add_argument("--rho-w", type=float, default=0.5, help="AutoWU: the longest warmup, as a fraction of T")
-    p.add_argument("--solver", choices=("fast", "exact"), default="exact", help="the daemon's GP solver")
+    p.add_argument("--solver", choices=("fast", "exact"), default="fast", help="the daemon's GP solver")
     p.add_argument("--job-id", default=None,
                    help="the daemon's job id (default: $AUTOWU_JOB, the checkpoint's, or a new random one)")
     p.add_argument("--seed", type=int, default=0)
