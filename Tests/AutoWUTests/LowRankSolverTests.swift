@@ -588,16 +588,10 @@ extension LowRankMarginalLogLikelihood {
     }
 }
 
-/// Seeded randomness for the tests (SplitMix64, as the controller's sampler).
-struct LowRankRandom {
-    var sampler: SubsetSampler
-    init(seed: UInt64) { sampler = SubsetSampler(seed: seed) }
-    mutating func uniform() -> Double { Double(sampler.next() >> 11) / Double(1 << 53) }
-    mutating func normal() -> Double {
-        let u = max(uniform(), 1e-300), v = uniform()
-        return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
-    }
-    mutating func integer(_ range: ClosedRange<Int>) -> Int { range.lowerBound + sampler.next(below: range.count) }
+/// Seeded randomness for the tests: the suite's generator, with what these tests need on top.
+typealias LowRankRandom = TestRandom
+
+extension TestRandom {
     mutating func logUniform(_ low: Double, _ high: Double) -> Double { low * pow(high / low, uniform()) }
 
     /// Up to `maximumCount` points j / N of a random N, with a smooth curve plus noise on them.

@@ -19,6 +19,7 @@ struct TestRandom {
         let u = max(uniform(), 1e-300), v = uniform()
         return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
     }
+    mutating func integer(_ range: ClosedRange<Int>) -> Int { range.lowerBound + sampler.next(below: range.count) }
 }
 
 func relativeDifference(_ a: Double, _ b: Double) -> Double {

@@ -46,11 +46,20 @@ enum LinearAlgebra {
 
     /// y = A' x for A (rows x columns).
     static func transposedTimes(_ a: [Double], rows: Int, columns: Int, _ x: [Double]) -> [Double] {
-        var y = [Double](repeating: 0, count: columns)
+        matrixVector(a, rows: rows, columns: columns, x, transposed: true)
+    }
+
+    /// y = A x for A (rows x columns).
+    static func times(_ a: [Double], rows: Int, columns: Int, _ x: [Double]) -> [Double] {
+        matrixVector(a, rows: rows, columns: columns, x, transposed: false)
+    }
+
+    private static func matrixVector(_ a: [Double], rows: Int, columns: Int, _ x: [Double], transposed: Bool) -> [Double] {
+        var y = [Double](repeating: 0, count: transposed ? columns : rows)
         a.withUnsafeBufferPointer { ap in
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeMutableBufferPointer { yp in
-                    cblas_dgemv(CblasColMajor, CblasTrans, Int32(rows), Int32(columns), 1.0,
+                    cblas_dgemv(CblasColMajor, transposed ? CblasTrans : CblasNoTrans, Int32(rows), Int32(columns), 1.0,
                                 ap.baseAddress, Int32(rows), xp.baseAddress, 1, 0.0, yp.baseAddress, 1)
                 }
             }

@@ -54,7 +54,7 @@ public struct LowRankSolver: GaussianProcessSolver {
 
         let gridFeatures = basis.gridFeatures(grid)  // m x r
         // theta + phi . E[w]: exactly theta when y == theta, as the dense solver gives (flat means tie alike).
-        let mean = LowRankAlgebra.times(gridFeatures, rows: m, columns: r, weights).map { theta + $0 }
+        let mean = LinearAlgebra.times(gridFeatures, rows: m, columns: r, weights).map { theta + $0 }
         // W = G L_B^-T: Var f(x_j) = s sn2 |W_j|^2, Cov(f(x_j), f(1)) = s sn2 W_j . W_last (rows of W).
         var whitened = gridFeatures
         whitened.withUnsafeMutableBufferPointer { w in
@@ -228,22 +228,5 @@ public struct LowRankMarginalLogLikelihood: MarginalLogLikelihood {
             outputscale: 0.5 * (traceInverseR - alphaRAlpha) / nd,
             noise: 0.5 * (traceInverse - alphaNorm) / nd)
         return (loss, gradient)
-    }
-}
-
-/// BLAS edges only the low-rank solver needs.
-enum LowRankAlgebra {
-    /// y = A x for A (rows x columns).
-    static func times(_ a: [Double], rows: Int, columns: Int, _ x: [Double]) -> [Double] {
-        var y = [Double](repeating: 0, count: rows)
-        a.withUnsafeBufferPointer { ap in
-            x.withUnsafeBufferPointer { xp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    cblas_dgemv(CblasColMajor, CblasNoTrans, Int32(rows), Int32(columns), 1.0,
-                                ap.baseAddress, Int32(rows), xp.baseAddress, 1, 0.0, yp.baseAddress, 1)
-                }
-            }
-        }
-        return y
     }
 }
