@@ -22,11 +22,8 @@ final class DaemonServer {
     /// Jobs with a closed epoch waiting for a test slot, in arrival order.
     private var readyJobs: [String] = []
     private var testsInFlight = 0
-    /// Tested, waiting for the next group commit; and whether a commit is running.
+    /// Tested, waiting for the next group commit.
     private var unpersisted: [EpochTest.Result] = []
-    private var commitInFlight = false
-    /// Group commits run here, one at a time, off the I/O thread.
-    private let storeQueue = DispatchQueue(label: "autowu.store")
     /// Shared by every job's serial queue.
     private let testPool = DispatchQueue(label: "autowu.tests", attributes: .concurrent)
     private var nextExpiryCheck = Date()
@@ -116,12 +113,7 @@ final class DaemonServer {
             if result.isReadable(ingest) { try drainIngest() }
             if result.isReadable(control) { try drainControl() }
             if result.events(forFileDescriptor: wakeup.readDescriptor).contains(.readable) {
-                for mail in wakeup.drain() {
-                    switch mail {
-                    case .tested(let tested): testFinished(tested)
-                    case .persisted(let results, let errors): persisted(results, errors: errors)
-                    }
-                }
+                for tested in wakeup.drain() { testFinished(tested) }
             }
             expireDeadlines()
             dispatchTests()
@@ -130,7 +122,6 @@ final class DaemonServer {
         // Let running tests finish and land in the store; their results are published by the next run.
         logger.info("stopping", metadata: ["tests_in_flight": "\(testsInFlight)"])
         for job in jobs.values { job.queue.sync {} }
-        storeQueue.sync {}
     }
 
     /// Closes whichever sockets exist (idempotent).
@@ -386,7 +377,7 @@ final class DaemonServer {
             job.testInFlight = true
             testsInFlight += 1
             let wakeup = self.wakeup
-            job.queue.async { wakeup.post(.tested(EpochTest.run(work))) }
+            job.queue.async { wakeup.post(EpochTest.run(work)) }
         }
     }
 
@@ -404,28 +395,23 @@ final class DaemonServer {
         unpersisted.append(result)
     }
 
-    /// Writes every tested outcome gathered since the last commit in one transaction (one fsync for many
-    /// jobs); the next commit starts when this one is done.
+    /// Writes every tested outcome gathered since the last loop iteration in one transaction (one fsync
+    /// for all of them), on the I/O thread: a hop to another thread and back cost more, under load, than
+    /// the fsync does (the socket buffers hold what arrives meanwhile).
     private func commitTested() {
-        guard !commitInFlight, !unpersisted.isEmpty else { return }
+        guard !unpersisted.isEmpty else { return }
         let batch = unpersisted
         unpersisted.removeAll()
-        commitInFlight = true
-        let store = self.store, wakeup = self.wakeup
-        storeQueue.async {
-            let records = batch.compactMap(\.record)
-            var errors: [String?]
-            do {
-                errors = try store.saveAll(records).map { $0.map { "\($0)" } }
-            } catch {
-                errors = Array(repeating: "\(error)", count: batch.count)
-            }
-            wakeup.post(.persisted(batch, errors))
+        let errors: [String?]
+        do {
+            errors = try store.saveAll(batch.compactMap(\.record)).map { $0.map { "\($0)" } }
+        } catch {
+            errors = Array(repeating: "\(error)", count: batch.count)
         }
+        persisted(batch, errors: errors)
     }
 
     private func persisted(_ results: [EpochTest.Result], errors: [String?]) {
-        commitInFlight = false
         counters.add("store.commits")
         for (result, error) in zip(results, errors) {
             guard let job = jobs[result.jobID] else { continue }

@@ -3,11 +3,11 @@ import Foundation
 /// Wakes the I/O thread from another thread: a pipe the I/O thread polls next to its sockets. Test
 /// results and the stop request come through here, so no ZeroMQ socket is ever shared between threads.
 final class Wakeup: @unchecked Sendable {
-    // The fds are set once in init and only read after; the stop flag and the mail are behind the lock.
+    // The fds are set once in init and only read after; the stop flag and the results are behind the lock.
     let readDescriptor: Int32
     private let writeDescriptor: Int32
     private let lock = NSLock()
-    private var mail: [Mail] = []
+    private var results: [EpochTest.Result] = []
     private var stopRequested = false
 
     init() throws {
@@ -23,16 +23,9 @@ final class Wakeup: @unchecked Sendable {
         close(writeDescriptor)
     }
 
-    /// What other threads hand to the I/O thread.
-    enum Mail: Sendable {
-        /// A test finished (not yet in the store).
-        case tested(EpochTest.Result)
-        /// A group commit finished: each result's store error, or nil where it landed.
-        case persisted([EpochTest.Result], [String?])
-    }
-
-    func post(_ item: Mail) {
-        lock.withLock { mail.append(item) }
+    /// Hands a finished test (not yet in the store) to the I/O thread.
+    func post(_ result: EpochTest.Result) {
+        lock.withLock { results.append(result) }
         signal()
     }
 
@@ -43,13 +36,13 @@ final class Wakeup: @unchecked Sendable {
 
     var isStopRequested: Bool { lock.withLock { stopRequested } }
 
-    /// Empties the pipe and hands over the posted mail.
-    func drain() -> [Mail] {
+    /// Empties the pipe and hands over the posted results.
+    func drain() -> [EpochTest.Result] {
         var buffer = [UInt8](repeating: 0, count: 256)
         while read(readDescriptor, &buffer, buffer.count) > 0 {}
         return lock.withLock {
-            defer { mail.removeAll() }
-            return mail
+            defer { results.removeAll() }
+            return results
         }
     }
 
