@@ -26,24 +26,6 @@ enum LinearAlgebra {
         }
     }
 
-    /// Overwrites a Cholesky factor with the lower triangle of the inverse of L L'.
-    static func choleskyInverse(_ factor: inout [Double], n: Int) {
-        _ = factor.withUnsafeMutableBufferPointer {
-            LAPACKE_dpotri(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "L")), Int32(n), $0.baseAddress, Int32(n))
-        }
-    }
-
-    /// B <- L^-1 B for a lower-triangular L (n x n) and B (n x columns).
-    static func lowerTriangularSolve(_ factor: [Double], n: Int, _ b: inout [Double], columns: Int) {
-        _ = singleThreaded
-        b.withUnsafeMutableBufferPointer { bp in
-            factor.withUnsafeBufferPointer { fp in
-                cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit,
-                            Int32(n), Int32(columns), 1.0, fp.baseAddress, Int32(n), bp.baseAddress, Int32(n))
-            }
-        }
-    }
-
     /// y = A' x for A (rows x columns).
     static func transposedTimes(_ a: [Double], rows: Int, columns: Int, _ x: [Double]) -> [Double] {
         matrixVector(a, rows: rows, columns: columns, x, transposed: true)
@@ -65,10 +47,6 @@ enum LinearAlgebra {
             }
         }
         return y
-    }
-
-    static func dot(_ a: UnsafeBufferPointer<Double>, _ b: UnsafeBufferPointer<Double>) -> Double {
-        Double(cblas_ddot(Int32(a.count), a.baseAddress, 1, b.baseAddress, 1))
     }
 }
 
