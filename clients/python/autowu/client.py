@@ -72,6 +72,8 @@ _WARMUP = {"exponential": pb.WARMUP_EXPONENTIAL, "linear": pb.WARMUP_LINEAR}
 _DECAY = {"cosine": pb.DECAY_COSINE, "constant_cosine": pb.DECAY_CONSTANT_COSINE}
 _REPORTING = {"per_rank": pb.REPORTING_PER_RANK, "rank_zero": pb.REPORTING_RANK_ZERO}
 _SOLVER = {"fast": pb.SOLVER_FAST, "exact": pb.SOLVER_EXACT}
+_TEST = {"robust": pb.TEST_ROBUST, "paper": pb.TEST_PAPER}
+_POLICY = {"hold": pb.POLICY_HOLD, "paper": pb.POLICY_PAPER}
 _HYPERPARAMETERS = tuple(f.name for f in pb.Hyperparameters.DESCRIPTOR.fields)
 
 
@@ -87,15 +89,22 @@ def _enum(table: Mapping[str, int], value: Union[str, int], what: str) -> int:
 def build_spec(steps_per_epoch: int, total_steps: int, world_size: int, *, warmup: Union[str, int] = "exponential",
                decay: Union[str, int] = "cosine", reporting: Union[str, int] = "per_rank",
                solver: Union[str, int] = "fast", hyperparameters: Optional[Mapping[str, float]] = None,
-               decision_delay_steps: Optional[int] = None) -> pb.JobSpec:
+               decision_delay_steps: Optional[int] = None, test: Union[str, int] = "robust",
+               policy: Union[str, int] = "hold", seed: Optional[int] = None) -> pb.JobSpec:
     """A ``JobSpec`` from keyword arguments. ``hyperparameters`` maps ``Hyperparameters`` field names
     (eta_min, eta_max, rho_w, n_test, confidence, patience, cosine_fraction, divergence_factor) to values;
-    absent ones take the paper's values on the daemon. Every rank of a job must build the same spec."""
+    absent ones take their defaults on the daemon. ``test="paper", policy="paper"`` is the paper's method
+    exactly; ``seed`` seeds the test's subsets (default 0). Every rank of a job must build the same spec."""
     if steps_per_epoch is None or total_steps is None:
         raise ValueError("steps_per_epoch and total_steps are required (or pass spec=)")
     spec = pb.JobSpec(steps_per_epoch=int(steps_per_epoch), total_steps=int(total_steps), world_size=int(world_size),
                       warmup=_enum(_WARMUP, warmup, "warmup"), decay=_enum(_DECAY, decay, "decay"),
-                      reporting=_enum(_REPORTING, reporting, "reporting"), solver=_enum(_SOLVER, solver, "solver"))
+                      reporting=_enum(_REPORTING, reporting, "reporting"), solver=_enum(_SOLVER, solver, "solver"),
+                      test=_enum(_TEST, test, "test"), policy=_enum(_POLICY, policy, "policy"))
+    if seed is not None:
+        if not 0 <= int(seed) < 2 ** 64:
+            raise ValueError(f"seed must lie in [0, 2^64), got {seed}")
+        spec.seed = int(seed)
     if decision_delay_steps is not None:
         spec.decision_delay_steps = int(decision_delay_steps)
     for name, value in (hyperparameters or {}).items():
@@ -129,7 +138,8 @@ class RankClient:
                  spec: Optional[pb.JobSpec] = None, warmup: Union[str, int] = "exponential",
                  decay: Union[str, int] = "cosine", reporting: Union[str, int] = "per_rank",
                  solver: Union[str, int] = "fast", hyperparameters: Optional[Mapping[str, float]] = None,
-                 decision_delay_steps: Optional[int] = None, start_step: int = 0, batch_size: int = 32,
+                 decision_delay_steps: Optional[int] = None, test: Union[str, int] = "robust",
+                 policy: Union[str, int] = "hold", seed: Optional[int] = None, start_step: int = 0, batch_size: int = 32,
                  total_wait: float = 120.0, request_timeout: float = 1.5, wait_ms: int = 1000,
                  close_linger_ms: int = 2000, context: Optional[zmq.Context] = None, connect: bool = True) -> None:
         if env is None:
@@ -141,7 +151,7 @@ class RankClient:
         if spec is None:
             spec = build_spec(steps_per_epoch, total_steps, self.env.world_size, warmup=warmup, decay=decay,
                               reporting=reporting, solver=solver, hyperparameters=hyperparameters,
-                              decision_delay_steps=decision_delay_steps)
+                              decision_delay_steps=decision_delay_steps, test=test, policy=policy, seed=seed)
         if not 1 <= spec.steps_per_epoch <= MAX_STEPS or not 1 <= spec.total_steps <= MAX_STEPS:
             raise ValueError("steps_per_epoch and total_steps must lie in [1, 2^40]")
         if not 1 <= batch_size <= MAX_BATCH:

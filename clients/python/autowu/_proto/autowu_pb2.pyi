@@ -27,6 +27,16 @@ class SolverKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SOLVER_FAST: _ClassVar[SolverKind]
     SOLVER_EXACT: _ClassVar[SolverKind]
 
+class MinimumTestKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TEST_ROBUST: _ClassVar[MinimumTestKind]
+    TEST_PAPER: _ClassVar[MinimumTestKind]
+
+class WarmupPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    POLICY_HOLD: _ClassVar[WarmupPolicy]
+    POLICY_PAPER: _ClassVar[WarmupPolicy]
+
 class Phase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     PHASE_WARMUP: _ClassVar[Phase]
@@ -61,6 +71,10 @@ REPORTING_PER_RANK: ReportingMode
 REPORTING_RANK_ZERO: ReportingMode
 SOLVER_FAST: SolverKind
 SOLVER_EXACT: SolverKind
+TEST_ROBUST: MinimumTestKind
+TEST_PAPER: MinimumTestKind
+POLICY_HOLD: WarmupPolicy
+POLICY_PAPER: WarmupPolicy
 PHASE_WARMUP: Phase
 PHASE_DECAY: Phase
 PHASE_EXPIRED: Phase
@@ -171,7 +185,7 @@ class Hyperparameters(_message.Message):
     def __init__(self, eta_min: _Optional[float] = ..., eta_max: _Optional[float] = ..., rho_w: _Optional[float] = ..., n_test: _Optional[int] = ..., confidence: _Optional[float] = ..., patience: _Optional[int] = ..., cosine_fraction: _Optional[float] = ..., divergence_factor: _Optional[float] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("steps_per_epoch", "total_steps", "world_size", "decay", "warmup", "reporting", "hyperparameters", "decision_delay_steps", "solver")
+    __slots__ = ("steps_per_epoch", "total_steps", "world_size", "decay", "warmup", "reporting", "hyperparameters", "decision_delay_steps", "solver", "test", "policy", "seed")
     STEPS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
     WORLD_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -181,6 +195,9 @@ class JobSpec(_message.Message):
     HYPERPARAMETERS_FIELD_NUMBER: _ClassVar[int]
     DECISION_DELAY_STEPS_FIELD_NUMBER: _ClassVar[int]
     SOLVER_FIELD_NUMBER: _ClassVar[int]
+    TEST_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
     steps_per_epoch: int
     total_steps: int
     world_size: int
@@ -190,10 +207,13 @@ class JobSpec(_message.Message):
     hyperparameters: Hyperparameters
     decision_delay_steps: int
     solver: SolverKind
-    def __init__(self, steps_per_epoch: _Optional[int] = ..., total_steps: _Optional[int] = ..., world_size: _Optional[int] = ..., decay: _Optional[_Union[DecayKind, str]] = ..., warmup: _Optional[_Union[WarmupShape, str]] = ..., reporting: _Optional[_Union[ReportingMode, str]] = ..., hyperparameters: _Optional[_Union[Hyperparameters, _Mapping]] = ..., decision_delay_steps: _Optional[int] = ..., solver: _Optional[_Union[SolverKind, str]] = ...) -> None: ...
+    test: MinimumTestKind
+    policy: WarmupPolicy
+    seed: int
+    def __init__(self, steps_per_epoch: _Optional[int] = ..., total_steps: _Optional[int] = ..., world_size: _Optional[int] = ..., decay: _Optional[_Union[DecayKind, str]] = ..., warmup: _Optional[_Union[WarmupShape, str]] = ..., reporting: _Optional[_Union[ReportingMode, str]] = ..., hyperparameters: _Optional[_Union[Hyperparameters, _Mapping]] = ..., decision_delay_steps: _Optional[int] = ..., solver: _Optional[_Union[SolverKind, str]] = ..., test: _Optional[_Union[MinimumTestKind, str]] = ..., policy: _Optional[_Union[WarmupPolicy, str]] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class Verdict(_message.Message):
-    __slots__ = ("epoch", "step", "lr", "p_min", "argmin_x", "votes", "positive", "streak", "diverged", "finite_points", "tested", "test_micros", "reports_missing")
+    __slots__ = ("epoch", "step", "lr", "p_min", "argmin_x", "votes", "positive", "streak", "diverged", "finite_points", "tested", "test_micros", "reports_missing", "outliers", "note", "holding")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     LR_FIELD_NUMBER: _ClassVar[int]
@@ -207,6 +227,9 @@ class Verdict(_message.Message):
     TESTED_FIELD_NUMBER: _ClassVar[int]
     TEST_MICROS_FIELD_NUMBER: _ClassVar[int]
     REPORTS_MISSING_FIELD_NUMBER: _ClassVar[int]
+    OUTLIERS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    HOLDING_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     step: int
     lr: float
@@ -220,7 +243,10 @@ class Verdict(_message.Message):
     tested: bool
     test_micros: int
     reports_missing: int
-    def __init__(self, epoch: _Optional[int] = ..., step: _Optional[int] = ..., lr: _Optional[float] = ..., p_min: _Optional[_Iterable[float]] = ..., argmin_x: _Optional[_Iterable[float]] = ..., votes: _Optional[int] = ..., positive: _Optional[bool] = ..., streak: _Optional[int] = ..., diverged: _Optional[bool] = ..., finite_points: _Optional[int] = ..., tested: _Optional[bool] = ..., test_micros: _Optional[int] = ..., reports_missing: _Optional[int] = ...) -> None: ...
+    outliers: int
+    note: str
+    holding: bool
+    def __init__(self, epoch: _Optional[int] = ..., step: _Optional[int] = ..., lr: _Optional[float] = ..., p_min: _Optional[_Iterable[float]] = ..., argmin_x: _Optional[_Iterable[float]] = ..., votes: _Optional[int] = ..., positive: _Optional[bool] = ..., streak: _Optional[int] = ..., diverged: _Optional[bool] = ..., finite_points: _Optional[int] = ..., tested: _Optional[bool] = ..., test_micros: _Optional[int] = ..., reports_missing: _Optional[int] = ..., outliers: _Optional[int] = ..., note: _Optional[str] = ..., holding: _Optional[bool] = ...) -> None: ...
 
 class Decision(_message.Message):
     __slots__ = ("reason", "epoch", "step", "learning_rate", "minimum_step")
