@@ -51,7 +51,8 @@ from .env import JobEnvironment, endpoints_from_environ, from_environ
 from .errors import AutoWUError, ProtocolError, WaitTimeout
 from .plan import MAX_STEPS, Plan
 
-__all__ = ["PROTOCOL_VERSION", "RankClient", "build_spec", "daemon_request", "ping", "status"]
+__all__ = ["MissingLossError", "PROTOCOL_VERSION", "RankClient", "build_spec", "daemon_request", "ping", "status",
+           "verdict_dict", "verdict_metrics"]
 
 log = logging.getLogger("autowu")
 
@@ -75,6 +76,13 @@ _SOLVER = {"fast": pb.SOLVER_FAST, "exact": pb.SOLVER_EXACT}
 _TEST = {"robust": pb.TEST_ROBUST, "paper": pb.TEST_PAPER}
 _POLICY = {"hold": pb.POLICY_HOLD, "paper": pb.POLICY_PAPER}
 _HYPERPARAMETERS = tuple(f.name for f in pb.Hyperparameters.DESCRIPTOR.fields)
+_PHASES = {pb.PHASE_WARMUP: "warmup", pb.PHASE_DECAY: "decay", pb.PHASE_EXPIRED: "expired"}
+
+
+class MissingLossError(AutoWUError):
+    """A rank did not report the loss of steps whose epoch the warmup still has to test. Without it the
+    daemon would close the epoch without this rank's losses (or with none at all), and the decision would
+    rest on data that is not the run's: instead of training on with a wrong learning rate, this is raised."""
 
 
 def _enum(table: Mapping[str, int], value: Union[str, int], what: str) -> int:
@@ -199,6 +207,10 @@ class RankClient:
 
         # The step counter of lr()/step() without arguments.
         self._step = int(start_step)
+        # The first step this process runs (and must report): a gate checks that the rank reported something
+        # of the epoch it waits for, from here on (a restarted rank did not run the steps before it).
+        self._start_step = int(start_step)
+        self._verdict_cache: Tuple[int, int, Optional[dict]] = (-1, -1, None)
         # Kept losses: _losses[i] is the loss of step _loss_first + i (None: not reported); the first _sent
         # of them went out on the ingest socket; _next is the step expected next.
         self._losses: List[Optional[float]] = []
@@ -313,6 +325,27 @@ class RankClient:
         if step < 0:
             raise ValueError("steps are >= 0")
         self._step = int(step)
+
+    def resume(self, step: int) -> None:
+        """This process continues the job at ``step`` (a checkpoint's): the current step becomes ``step``, and
+        the steps before it are not this process's to report (``start_step`` of the constructor, later)."""
+        if step < 0:
+            raise ValueError("steps are >= 0")
+        self._step = self._start_step = int(step)
+
+    @property
+    def last_verdict(self) -> Optional[dict]:
+        """The latest test and decision as a plain dict (``verdict_dict``), None before the first verdict.
+        Recomputed only when the held state changes."""
+        state = self.state
+        if state is None:
+            return None
+        version, incarnation, cached = self._verdict_cache
+        if version == self.version and incarnation == self.incarnation:
+            return cached
+        verdict = verdict_dict(state)
+        self._verdict_cache = (self.version, self.incarnation, verdict)
+        return verdict
 
     def lr(self, step: Optional[int] = None) -> float:
         """The LR of ``step`` (default: the current step). Applies queued events first; blocks (WAIT) when the
@@ -596,6 +629,7 @@ class RankClient:
         self.stats["waits"] += 1
         gate_open = lambda: step < self._permit_until  # noqa: E731
         epoch = self.plan.required_epoch(step)
+        self._check_reported(epoch, step)
         try:
             # First the unsent losses (they usually arrive in time: no resend). A new client may still be
             # holding them back until the daemon's ingest subscription shows up: wait for it briefly.
@@ -632,6 +666,29 @@ class RankClient:
                 f"Training must not go on with a guessed learning rate. ({e})") from None
         finally:
             self.stats["wait_seconds"] += time.monotonic() - started
+
+    def _check_reported(self, epoch: int, step: int) -> None:
+        """Before asking for the verdict of ``epoch``: this rank ran steps of it (from its first step on) and
+        must have reported at least one of them, or the epoch would close without it (after the daemon's
+        close timeout, as if the rank were gone) and be decided on the other ranks' losses alone, or on
+        nothing. Raises ``MissingLossError``; nothing to check for ranks whose losses do not count."""
+        if not self._reports_count or epoch < 0:
+            return
+        E = self.steps_per_epoch
+        lo, hi = max(epoch * E, self._start_step), min((epoch + 1) * E, step)
+        if lo >= hi:
+            return  # this process did not run any step of the epoch (restarted after it)
+        first = self._loss_first
+        kept = self._losses[max(lo - first, 0):max(hi - first, 0)]
+        if any(x is not None for x in kept):
+            return
+        raise MissingLossError(
+            f"autowu: rank {self.rank} of job {self.job_id} reached step {step}, which needs the verdict of "
+            f"epoch {epoch} (steps {epoch * E}..{(epoch + 1) * E - 1}), without having reported the loss of any "
+            f"of its steps {lo}..{hi - 1}. The warmup decides from the training loss: report it every step "
+            f"(RankClient.step(loss) / report(step, loss); AutoWULR.step(loss)), or use the framework "
+            f"integration (autowu.lightning.AutoWUCallback, autowu.transformers.AutoWUCallback), which does. "
+            f"A step without a loss can be reported as float('nan').")
 
     def _snapshot(self, need_epoch: int, pending: Optional[pb.LossBatch], deadline: float,
                   stop: Optional[Callable[[], bool]] = None, waiting_for: Optional[int] = None) -> int:
@@ -933,6 +990,80 @@ def ping(**kwargs) -> pb.DaemonStatus:
     if reply.WhichOneof("body") != "pong":
         raise RankClient._unexpected(reply, "Ping")
     return reply.pong
+
+
+def verdict_dict(state: pb.JobState) -> Optional[dict]:
+    """A job's latest test and decision as a plain dict (JSON-able), None if no epoch was tested yet:
+
+    ``epoch``, ``step`` (losses known), ``lr`` (of the epoch's last step), ``p_min`` (one per subset), ``votes``,
+    ``streak``, ``positive``, ``diverged``, ``tested``, ``finite_points``, ``reports_missing``, ``outliers``,
+    ``note``, ``holding``, ``test_micros``; ``phase`` ("warmup", "decay", "expired"); ``switched`` and, once
+    switched, ``switch_step`` (the first step of the decay), ``switch_lr``, ``switch_epoch``, ``reason``
+    ("gp_test", "diverged", "max_warmup") and ``minimum_step`` (t*), else None; ``version`` of the job state."""
+    decided = state.HasField("decision") and bool(state.decision.reason)
+    if not state.HasField("last_verdict") and not decided:
+        return None
+    v = state.last_verdict
+    d = state.decision
+    return {
+        "epoch": int(v.epoch) if state.HasField("last_verdict") else None,
+        "step": int(v.step),
+        "lr": float(v.lr),
+        "p_min": [float(x) for x in v.p_min],
+        "votes": int(v.votes),
+        "streak": int(v.streak),
+        "positive": bool(v.positive),
+        "diverged": bool(v.diverged),
+        "tested": bool(v.tested),
+        "finite_points": int(v.finite_points),
+        "reports_missing": int(v.reports_missing),
+        "outliers": int(v.outliers),
+        "note": str(v.note),
+        "holding": bool(v.holding),
+        "test_micros": int(v.test_micros),
+        "phase": _PHASES.get(state.phase, str(state.phase)),
+        "switched": decided,
+        "switch_step": int(d.step) if decided else None,
+        "switch_lr": float(d.learning_rate) if decided else None,
+        "switch_epoch": int(d.epoch) if decided else None,
+        "reason": str(d.reason) if decided else None,
+        "minimum_step": float(d.minimum_step) if decided else None,
+        "version": int(state.version),
+    }
+
+
+_PHASE_NUMBERS = {"warmup": 0, "decay": 1, "expired": 2}
+
+
+def verdict_metrics(verdict: Optional[dict], prefix: str = "autowu/") -> dict:
+    """The numbers of ``verdict_dict`` as flat ``{name: float}`` metrics for loggers (TensorBoard, Lightning's
+    and the Trainer's loggers all get these keys): ``epoch``, ``p_min/<i>`` per subset, ``p_min_max``, ``votes``,
+    ``streak``, ``positive``, ``holding``, ``outliers``, ``reports_missing``, ``lr`` (the tested epoch's last LR),
+    ``phase`` (0 warmup, 1 decay, 2 expired) and, once switched, ``switch_step`` and ``switch_lr``. Booleans are
+    0/1; the strings (``note``, ``reason``) are left to text logs."""
+    if not verdict:
+        return {}
+    out = {}
+    if verdict["epoch"] is not None:
+        out.update({
+            "epoch": float(verdict["epoch"]),
+            "votes": float(verdict["votes"]),
+            "streak": float(verdict["streak"]),
+            "positive": float(verdict["positive"]),
+            "holding": float(verdict["holding"]),
+            "outliers": float(verdict["outliers"]),
+            "reports_missing": float(verdict["reports_missing"]),
+            "lr": verdict["lr"],
+        })
+        for i, p in enumerate(verdict["p_min"]):
+            out[f"p_min/{i}"] = p
+        if verdict["p_min"]:
+            out["p_min_max"] = max(verdict["p_min"])
+    out["phase"] = float(_PHASE_NUMBERS.get(verdict["phase"], -1))
+    if verdict["switched"]:
+        out["switch_step"] = float(verdict["switch_step"])
+        out["switch_lr"] = verdict["switch_lr"]
+    return {prefix + k: v for k, v in out.items()}
 
 
 def _runs(values: List[Optional[float]], lo: int, hi: int, first_step: int) -> Iterable[Tuple[int, List[float]]]:

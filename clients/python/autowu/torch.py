@@ -19,25 +19,44 @@ device (an asynchronous copy, no host sync); the buffer is brought to the host i
 it is full (``batch_size``), at each epoch end, before a gate the plan does not permit yet (the daemon needs
 this rank's losses to decide), and in ``state_dict()``.
 
-``state_dict()`` holds the step counter (``last_epoch``: the step whose LR is set), the base LRs and the losses
-of epochs not yet decided; after ``load_state_dict()`` the scheduler continues at that step with the LR the
-daemon's plan gives it: a resumed job does not warm up a second time (the job's state lives in the daemon,
-under the same job id).
+No silent failure: during the warmup every step needs its loss. ``step()`` without one (what frameworks that
+call ``scheduler.step()`` themselves do) raises ``MissingLossError`` at once, unless the loss was handed over
+with ``accumulate_loss()`` since the last step; after the warmup (the daemon's plan is final) the loss is
+optional. Lightning, the Hugging Face Trainer and DeepSpeed have integrations (``autowu.lightning``,
+``autowu.transformers``; the DeepSpeed recipe is in the package README).
+
+``state_dict()`` holds the step counter (``last_epoch``: the step whose LR is set), the base LRs, the job id,
+incarnation, rank and world size, and this rank's losses of epochs not yet decided; after ``load_state_dict()``
+the scheduler continues at that step with the LR the daemon's plan gives it: a resumed job does not warm up a
+second time (the job's state lives in the daemon, under the same job id). Loading another job's or another
+rank's state raises ``StateMismatchError``. Frameworks whose checkpoints are written by rank 0 alone store
+``gather_state_dicts()`` of every rank's state, from which each rank takes its own part.
+
+``last_verdict`` is the daemon's latest test and decision as a plain dict (``autowu.client.verdict_dict``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Dict, List, Optional
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from .client import RankClient
+from .client import MissingLossError, RankClient, verdict_metrics
+from .errors import AutoWUError
 
-__all__ = ["AutoWULR"]
+__all__ = ["AutoWULR", "MissingLossError", "StateMismatchError", "gather_state_dicts", "verdict_metrics"]
 
-_STATE_VERSION = 1
+log = logging.getLogger("autowu")
+
+_STATE_VERSION = 2
+
+
+class StateMismatchError(AutoWUError, ValueError):
+    """A scheduler state (a checkpoint) that belongs to another job, incarnation, rank, world size or run
+    length than the scheduler it is loaded into."""
 
 
 class AutoWULR(LRScheduler):
@@ -79,22 +98,129 @@ class AutoWULR(LRScheduler):
         self._buf_n = 0
         self._buf_first = 0
         self._ratios: Optional[List[float]] = None
+        self._acc: Optional[torch.Tensor] = None  # the current step's loss, summed by accumulate_loss()
+        self._acc_n = 0
+        self._acc_float = 0.0
+        #: Where the "no loss" error points to (the framework integrations set it).
+        self.missing_loss_hint = ""
         self.autowu_lr: Optional[float] = None
         super().__init__(optimizer, last_epoch)
+
+    # ---------------------------------------------------------------- identity
+
+    @property
+    def job_id(self) -> str:
+        return self.client.job_id
+
+    @property
+    def rank(self) -> int:
+        return self.client.rank
+
+    @property
+    def world_size(self) -> int:
+        return self.client.env.world_size
+
+    @property
+    def last_verdict(self) -> Optional[Dict[str, Any]]:
+        """The daemon's latest test and decision as a plain dict (see ``autowu.client.verdict_dict``): epoch,
+        p_min, votes, streak, positive, holding, outliers, note, phase, switch_step, switch_lr, reason, ...;
+        None before the first test. ``verdict_metrics(scheduler.last_verdict)`` gives the numbers for a
+        logger."""
+        return self.client.last_verdict
+
+    @property
+    def warmup_final(self) -> bool:
+        """Whether the warmup has ended (the held plan is final): from then on the loss is optional."""
+        plan = self.client.plan
+        return plan is not None and plan.final
 
     # ---------------------------------------------------------------- stepping
 
     def step(self, loss: Any = None, epoch: None = None) -> None:  # type: ignore[override]
-        """Report ``loss`` (the loss tensor of the step just run; a float works too; None reports nothing) and
-        set the LR of the next step. Blocks only at a gate whose verdict has not arrived yet."""
+        """Report ``loss`` (the loss tensor of the step just run; a float works too) and set the LR of the next
+        step. Blocks only at a gate whose verdict has not arrived yet.
+
+        Without ``loss``, the losses given to ``accumulate_loss()`` since the last step are reported (their
+        sum); with none of those either, during the warmup, ``MissingLossError`` is raised at once (the daemon
+        needs every step's loss to decide); once the warmup is over the step goes on without one."""
         if epoch is not None:
             raise TypeError("AutoWULR.step() takes the loss, not an epoch")
         t = self.last_epoch
-        if loss is not None and t >= 0:
-            self._record(t, loss)
+        if t >= 0:
+            if loss is None:
+                if self._acc_n:
+                    loss = self._acc if self._acc is not None else self._acc_float
+                    self._acc_n = 0
+                else:
+                    self._no_loss(t)
+            elif self._acc_n:
+                raise ValueError("step(loss) after accumulate_loss() in the same step: give the loss one way")
+            if loss is not None:
+                self._record(t, loss)
         self._step_count = getattr(self, "_step_count", 0) + 1
         self.last_epoch = t = t + 1
         self._set_lr(t)
+
+    def accumulate_loss(self, loss: Any) -> None:
+        """Add ``loss`` (a 0-dim tensor, or a float) to the loss of the current step, reported by the next
+        ``step()`` without argument: for frameworks that call ``scheduler.step()`` themselves. The sum is kept on
+        the loss's device (no host sync). With gradient accumulation over k micro-batches, pass each micro-batch's
+        loss / k (what Lightning hands to ``on_train_batch_end`` and the HF Trainer's ``training_step`` returns),
+        so the sum is the step's mean loss."""
+        if isinstance(loss, torch.Tensor):
+            if loss.ndim:
+                if loss.numel() != 1:
+                    raise ValueError(f"accumulate_loss() takes the scalar loss, got a tensor of shape "
+                                     f"{tuple(loss.shape)}")
+                loss = loss.reshape(())
+            acc = self._acc
+            if acc is None or acc.device != loss.device:
+                previous = None
+                if self._acc_n and acc is not None:
+                    previous = acc
+                acc = self._acc = torch.zeros((), dtype=_loss_dtype(loss.device), device=loss.device)
+                if previous is not None:
+                    acc.copy_(previous)  # a device change within one step: rare
+                elif self._acc_n:
+                    acc.fill_(self._acc_float)
+                acc.add_(loss.detach())
+            elif self._acc_n:
+                acc.add_(loss.detach())
+            else:
+                acc.copy_(loss.detach())
+            self._acc_n += 1
+            return
+        value = float(loss)
+        if self._acc_n and self._acc is not None:
+            self._acc.add_(value)
+        elif self._acc_n:
+            self._acc_float += value
+        else:
+            self._acc_float = value
+            if self._acc is not None:
+                self._acc = None
+        self._acc_n += 1
+
+    def _no_loss(self, t: int) -> None:
+        """step() without a loss at step ``t``: fine once the warmup is over (or where this rank's losses do not
+        count), an error during it."""
+        client = self.client
+        if client._events_ready():
+            client._drain_events()
+        plan = client.plan
+        if (plan is not None and plan.final) or not client._reports_count:
+            return
+        hint = self.missing_loss_hint or (
+            "Pass the loss tensor: scheduler.step(loss) (no .item() needed; it stays on the device). If a "
+            "framework calls scheduler.step() itself, use its integration instead: PyTorch Lightning "
+            "autowu.lightning.AutoWUCallback, Hugging Face Trainer autowu.transformers.AutoWUCallback, DeepSpeed "
+            "engine.step(lr_kwargs={'loss': loss}) or scheduler.accumulate_loss(loss) before engine.step(). A step "
+            "that has no loss can be reported as float('nan').")
+        raise MissingLossError(
+            f"autowu: AutoWULR.step() was called without the loss of step {t} during the warmup (job "
+            f"{client.job_id}, rank {client.rank}). autowud decides when the warmup ends from every step's "
+            f"training loss; without it the epoch would close empty and the warmup end at a useless learning "
+            f"rate. {hint}")
 
     def _record(self, t: int, loss: Any) -> None:
         if isinstance(loss, torch.Tensor):
@@ -172,7 +298,8 @@ class AutoWULR(LRScheduler):
     # ---------------------------------------------------------------- checkpoints
 
     def state_dict(self) -> Dict[str, Any]:
-        """The step counter, base LRs and this rank's losses of undecided epochs (flushes the device buffer)."""
+        """The step counter, base LRs, the job's identity (job id, incarnation, this rank and the world size) and
+        this rank's losses of undecided epochs (flushes the device buffer)."""
         self._flush_device()
         first, losses = self.client.kept_losses()
         return {
@@ -183,6 +310,9 @@ class AutoWULR(LRScheduler):
             "autowu": {
                 "state_version": _STATE_VERSION,
                 "job_id": self.client.job_id,
+                "incarnation": int(self.client.incarnation),
+                "rank": int(self.client.rank),
+                "world_size": int(self.world_size),
                 "steps_per_epoch": self.steps_per_epoch,
                 "total_steps": self.total_steps,
                 "batch_size": self.batch_size,
@@ -192,30 +322,67 @@ class AutoWULR(LRScheduler):
         }
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        """Continue at the saved step: restores the counter and base LRs, hands the saved losses back to the
-        client (to be sent again) and sets the LR of the saved step (which may wait at a gate)."""
+        """Continue at the saved step: checks that the state is this job's (id and incarnation), this rank's
+        (or a ``gather_state_dicts`` of every rank's) and of this world size and run length, restores the counter
+        and base LRs, hands the saved losses back to the client (to be sent again) and sets the LR of the saved
+        step (which may wait at a gate). Raises ``StateMismatchError`` for another job's or rank's state."""
         extra = state_dict.get("autowu", {})
+        losses, kept_first = None, None
         if extra:
-            if (extra.get("steps_per_epoch") != self.steps_per_epoch
-                    or extra.get("total_steps") != self.total_steps):
-                raise ValueError(
-                    f"the checkpoint was made with steps_per_epoch={extra.get('steps_per_epoch')}, "
-                    f"total_steps={extra.get('total_steps')}; this scheduler has {self.steps_per_epoch}, "
-                    f"{self.total_steps}")
-            if extra.get("job_id") not in (None, self.client.job_id):
-                raise ValueError(f"the checkpoint belongs to job {extra.get('job_id')!r}, this is job "
-                                 f"{self.client.job_id!r}: set AUTOWU_JOB to resume under the same job id")
+            self._check_identity(extra)
+            if extra.get("ranks") is not None:
+                mine = _entry_of(extra["ranks"], self.client.rank)
+                if mine is None:
+                    log.warning("autowu: the checkpoint holds no losses of rank %d (job %s): the daemon's copy is "
+                                "used", self.client.rank, self.client.job_id)
+                else:
+                    losses, kept_first = mine.get("kept_losses"), mine.get("kept_first_step")
+            else:
+                losses, kept_first = extra.get("kept_losses"), extra.get("kept_first_step")
         self._buf_n = 0
+        self._acc_n = 0
         self.last_epoch = int(state_dict["last_epoch"])
         self._step_count = int(state_dict.get("_step_count", 0))
         if "base_lrs" in state_dict:
             self.base_lrs = list(state_dict["base_lrs"])
         self._ratios = None
-        losses = extra.get("kept_losses")
+        if self.last_epoch >= 0:
+            self.client.resume(self.last_epoch)
         if losses:
-            self.client.restore_losses(int(extra["kept_first_step"]), losses)
+            self.client.restore_losses(int(kept_first), losses)
         if self.last_epoch >= 0:
             self._set_lr(self.last_epoch)
+
+    def _check_identity(self, extra: Dict[str, Any]) -> None:
+        client = self.client
+        if extra.get("steps_per_epoch") != self.steps_per_epoch or extra.get("total_steps") != self.total_steps:
+            raise StateMismatchError(
+                f"the checkpoint was made with steps_per_epoch={extra.get('steps_per_epoch')}, "
+                f"total_steps={extra.get('total_steps')}; this scheduler has {self.steps_per_epoch}, "
+                f"{self.total_steps}")
+        job = extra.get("job_id")
+        if job not in (None, client.job_id):
+            raise StateMismatchError(
+                f"the checkpoint belongs to autowu job {job!r}, this scheduler is job {client.job_id!r}: resume "
+                f"under the checkpoint's job id (AUTOWU_JOB={job}, or job_id=...), or start the run afresh")
+        incarnation = int(extra.get("incarnation") or 0)
+        if incarnation and client.incarnation and incarnation != client.incarnation:
+            raise StateMismatchError(
+                f"the checkpoint belongs to an earlier incarnation of job {client.job_id!r} ({incarnation}); the "
+                f"daemon ({client.env.control}) now holds another one ({client.incarnation}): the job expired or "
+                f"the daemon lost its data, so its warmup state (the plan this checkpoint continues) is gone. "
+                f"Restore the daemon's data directory, or start the run afresh under a new job id")
+        world = extra.get("world_size")
+        if world is not None and int(world) != self.world_size:
+            raise StateMismatchError(
+                f"the checkpoint of job {client.job_id!r} was made with {world} ranks; this run has "
+                f"{self.world_size}")
+        rank = extra.get("rank")
+        if extra.get("ranks") is None and rank is not None and int(rank) != client.rank:
+            raise StateMismatchError(
+                f"the checkpoint holds the autowu state of rank {rank} of job {client.job_id!r}; this is rank "
+                f"{client.rank}. Each rank loads its own state_dict() (or every rank's, combined with "
+                f"autowu.torch.gather_state_dicts)")
 
     # ---------------------------------------------------------------- end
 
@@ -232,6 +399,44 @@ class AutoWULR(LRScheduler):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def gather_state_dicts(states: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Every rank's ``AutoWULR.state_dict()`` (in any order) as one state for a checkpoint that rank 0 writes
+    alone (Lightning, the HF Trainer, DeepSpeed): the common part once, each rank's kept losses under its rank.
+    Each rank's ``load_state_dict()`` of it takes its own part. The states must be of one job and step."""
+    if not states:
+        raise ValueError("no states to gather")
+    by_rank = {}
+    for st in states:
+        extra = st.get("autowu") or {}
+        if extra.get("ranks") is not None:  # already gathered
+            by_rank.update({int(r): e for r, e in extra["ranks"].items()})
+            continue
+        by_rank[int(extra["rank"])] = {"kept_first_step": extra.get("kept_first_step"),
+                                       "kept_losses": extra.get("kept_losses"), "last_epoch": st["last_epoch"]}
+    first = min(states, key=lambda st: (st.get("autowu") or {}).get("rank") or 0)
+    for st in states:
+        extra, ref = st.get("autowu") or {}, first.get("autowu") or {}
+        if (extra.get("job_id"), extra.get("incarnation"), st["last_epoch"]) != (
+                ref.get("job_id"), ref.get("incarnation"), first["last_epoch"]):
+            raise StateMismatchError(
+                f"the ranks' states differ in job or step: {extra.get('job_id')!r}/{st['last_epoch']} vs "
+                f"{ref.get('job_id')!r}/{first['last_epoch']}")
+    out = dict(first)
+    extra = dict(first["autowu"])
+    extra.pop("kept_losses", None)
+    extra.pop("kept_first_step", None)
+    extra["rank"] = None
+    extra["ranks"] = {r: by_rank[r] for r in sorted(by_rank)}
+    out["autowu"] = extra
+    return out
+
+
+def _entry_of(ranks: Dict[Any, Any], rank: int) -> Optional[Dict[str, Any]]:
+    if rank in ranks:
+        return ranks[rank]
+    return ranks.get(str(rank))
 
 
 def _ratios(base_lrs: List[Any]) -> List[float]:

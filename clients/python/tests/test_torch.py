@@ -214,3 +214,212 @@ def test_step_overhead(daemon, make_scheduler):
     per_step = (time.perf_counter() - started) / n * 1e6
     print(f"AutoWULR.step(loss): {per_step:.1f} us")
     assert per_step < 200
+
+
+# ==================================================================== no silent failure (issue 10)
+
+def test_step_without_a_loss_during_the_warmup_raises_at_once(daemon, make_scheduler):
+    from autowu.client import MissingLossError
+
+    model, opt = model_and_optimizer()
+    sched = make_scheduler(opt)
+    train(model, opt, sched, 3)
+    lr_before = opt.param_groups[0]["lr"]
+    with pytest.raises(MissingLossError) as info:
+        sched.step()  # what Lightning, the HF Trainer and DeepSpeed do
+    message = str(info.value)
+    assert "step 3" in message and "scheduler.step(loss)" in message
+    assert "autowu.lightning.AutoWUCallback" in message and "autowu.transformers.AutoWUCallback" in message
+    # nothing moved: the same step can be reported properly
+    assert sched.last_epoch == 3 and opt.param_groups[0]["lr"] == lr_before
+    sched.step(torch.tensor(0.5))
+    assert sched.last_epoch == 4
+    assert not daemon.snapshots()  # it raised before anything went to the daemon
+
+
+def test_step_without_a_loss_is_fine_once_the_warmup_is_final(daemon, make_scheduler):
+    model, opt = model_and_optimizer()
+    sched = make_scheduler(opt)
+    train(model, opt, sched, 2)
+    daemon.decide(0, switch=True)  # published: the plan is final from the event on
+    deadline = time.monotonic() + 5
+    while not sched.warmup_final and time.monotonic() < deadline:
+        sched.client.permits(0)  # applies queued events
+        time.sleep(0.01)
+    assert sched.warmup_final
+    plan = Plan.from_proto(daemon.state.plan)
+    for t in range(2, 2 + 3 * E):
+        sched.step()
+        assert sched.last_epoch == t + 1 and bits(opt.param_groups[0]["lr"]) == bits(plan.lr(t + 1))
+
+
+def test_rank_zero_mode_other_ranks_need_no_loss(daemon, make_scheduler):
+    model, opt = model_and_optimizer()
+    sched = make_scheduler(opt, rank=1, world_size=2, reporting="rank_zero")
+    daemon.decide(1, publish=False)
+    sched.client.snapshot()
+    for _ in range(2 * E):
+        sched.step()
+    assert sched.last_epoch == 2 * E
+
+
+def test_accumulated_losses_are_summed_on_the_device_and_reported_by_step(daemon, make_scheduler, monkeypatch):
+    model, opt = model_and_optimizer()
+    sched = make_scheduler(opt, batch_size=4)
+    daemon.decide(EPOCHS, publish=False)
+    sched.client.snapshot()
+    micro = [[torch.tensor(v, dtype=torch.float32) for v in (0.25, 0.5, 0.125)],
+             [torch.tensor(1.5)], [torch.tensor(0.75), torch.tensor(0.25)], [torch.tensor(2.0)]]
+    monkeypatch.setattr(torch.Tensor, "item", lambda self: pytest.fail("item() called"))
+    monkeypatch.setattr(torch.Tensor, "__float__", lambda self: pytest.fail("float() called"))
+    for step_losses in micro[:3]:
+        for loss in step_losses:
+            sched.accumulate_loss(loss)
+        sched.step()  # the framework's call, without arguments
+    monkeypatch.undo()
+    sched.accumulate_loss(0.5)  # floats work too
+    sched.accumulate_loss(torch.tensor(1.0))
+    sched.step()
+    sched.close()
+    assert daemon.wait_for(lambda: len(daemon.received_losses()) == 4)
+    assert daemon.received_losses() == {0: 0.875, 1: 1.5, 2: 1.0, 3: 1.5}
+    with pytest.raises(ValueError, match="one way"):
+        sched.accumulate_loss(torch.tensor(1.0))
+        sched.step(torch.tensor(1.0))
+
+
+# ==================================================================== checkpoints you can't mix up
+
+def test_state_dict_records_the_jobs_identity(daemon, make_scheduler):
+    model, opt = model_and_optimizer()
+    sched = make_scheduler(opt, rank=1, world_size=2)
+    extra = sched.state_dict()["autowu"]
+    assert (extra["job_id"], extra["rank"], extra["world_size"]) == ("torch-job", 1, 2)
+    assert extra["incarnation"] == daemon.state.incarnation != 0
+
+
+def test_another_ranks_or_jobs_state_is_refused(daemon, make_scheduler):
+    from autowu.torch import StateMismatchError
+
+    model, opt = model_and_optimizer()
+    rank0 = make_scheduler(opt, rank=0, world_size=2, batch_size=4)
+    train(model, opt, rank0, 5)
+    state0 = rank0.state_dict()
+    _, opt1 = model_and_optimizer()
+    rank1 = make_scheduler(opt1, rank=1, world_size=2)
+    with pytest.raises(StateMismatchError, match="rank 0 .* this is rank 1"):
+        rank1.load_state_dict(state0)
+    assert rank1.last_epoch == 0  # untouched
+    other_job = dict(state0, autowu=dict(state0["autowu"], job_id="someone-else"))
+    with pytest.raises(StateMismatchError, match="someone-else"):
+        rank0.load_state_dict(other_job)
+    other_incarnation = dict(state0, autowu=dict(state0["autowu"], incarnation=12345))
+    with pytest.raises(StateMismatchError, match="incarnation"):
+        rank0.load_state_dict(other_incarnation)
+    other_world = dict(state0, autowu=dict(state0["autowu"], world_size=4))
+    with pytest.raises(StateMismatchError, match="4 ranks"):
+        rank0.load_state_dict(other_world)
+    rank0.load_state_dict(state0)  # its own: fine
+    assert rank0.last_epoch == 5
+
+
+def test_gathered_states_give_each_rank_its_own_losses(daemon, make_scheduler):
+    from autowu.torch import gather_state_dicts
+
+    daemon.drop_ingest = True  # the daemon keeps nothing: the checkpoint's losses are all there is
+    scheds, opts = [], []
+    for r in range(2):
+        _, o = model_and_optimizer()
+        opts.append(o)
+        scheds.append(make_scheduler(o, rank=r, world_size=2, batch_size=4))
+    for t in range(7):
+        for r, s in enumerate(scheds):
+            s.step(torch.tensor(float(10 * r + t)))
+    gathered = gather_state_dicts([scheds[1].state_dict(), scheds[0].state_dict()])
+    assert gathered["autowu"]["rank"] is None and sorted(gathered["autowu"]["ranks"]) == [0, 1]
+    buffer = __import__("io").BytesIO()
+    torch.save(gathered, buffer)  # weights_only-loadable, as frameworks load checkpoints
+    buffer.seek(0)
+    gathered = torch.load(buffer, weights_only=True)
+    for s in scheds:
+        s.client.abort()
+    resumed = []
+    for r in range(2):
+        _, o = model_and_optimizer()
+        s = make_scheduler(o, rank=r, world_size=2, batch_size=4)
+        s.load_state_dict(gathered)
+        resumed.append(s)
+        assert s.last_epoch == 7
+        first, kept = s.client.kept_losses()
+        assert first == 0 and kept == [float(10 * r + t) for t in range(7)]
+    with pytest.raises(Exception, match="differ"):
+        gather_state_dicts([resumed[0].state_dict(), dict(resumed[1].state_dict(), last_epoch=3)])
+
+
+# ==================================================================== the latest verdict
+
+def test_last_verdict_is_a_plain_dict_and_metrics_have_stable_keys(daemon, make_scheduler):
+    from autowu._proto import autowu_pb2 as pb
+    from autowu.client import verdict_metrics
+
+    model, opt = model_and_optimizer()
+    sched = make_scheduler(opt)
+    assert sched.last_verdict is None and verdict_metrics(None) == {}
+
+    def add_verdict():
+        daemon.state.last_verdict.CopyFrom(pb.Verdict(
+            epoch=4, step=50, lr=0.003, p_min=[0.97, 0.99, 0.5, 0.96, 0.98], votes=4, positive=True, streak=2,
+            tested=True, outliers=3, note="", holding=True, reports_missing=0))
+        daemon.state.version += 1
+
+    daemon.call(add_verdict)
+    sched.client.snapshot()
+    v = sched.last_verdict
+    assert v["epoch"] == 4 and v["votes"] == 4 and v["streak"] == 2 and v["positive"] is True
+    assert v["outliers"] == 3 and v["holding"] is True and v["note"] == "" and v["phase"] == "warmup"
+    assert v["p_min"] == [0.97, 0.99, 0.5, 0.96, 0.98] and v["switched"] is False and v["switch_step"] is None
+    assert __import__("json").loads(__import__("json").dumps(v)) == v  # plain data
+    m = verdict_metrics(v)
+    assert m["autowu/epoch"] == 4.0 and m["autowu/votes"] == 4.0 and m["autowu/holding"] == 1.0
+    assert m["autowu/p_min/2"] == 0.5 and m["autowu/p_min_max"] == 0.99 and m["autowu/phase"] == 0.0
+    assert "autowu/switch_step" not in m and all(isinstance(x, float) for x in m.values())
+
+    daemon.decide(5, switch=True, publish=False)
+    sched.client.snapshot()
+    v = sched.last_verdict
+    assert v["switched"] and v["phase"] == "decay" and v["reason"] == "gp_test"
+    assert v["switch_step"] == (5 + 1) * E + 1 and v["switch_lr"] == daemon.switch_rate
+    m = verdict_metrics(v)
+    assert m["autowu/switch_step"] == float((5 + 1) * E + 1) and m["autowu/phase"] == 1.0
+
+
+# ==================================================================== RankClient: a gate reached without reports
+# (RankClient tests; here because this file is the one this change owns: they need no torch)
+
+def test_a_rank_that_reported_nothing_of_an_epoch_raises_at_its_gate_before_asking(daemon, make_client):
+    from autowu.client import MissingLossError
+
+    c = make_client()
+    for t in range(E + 1):
+        c.lr(t)  # runs the steps, reports nothing
+    with pytest.raises(MissingLossError, match=r"epoch 0 .*without having reported the loss of any of its steps "
+                                               r"0\.\.9"):
+        c.lr(E + 1)  # g(0) = 11
+    assert not daemon.snapshots()  # raised before asking: the daemon was not made to wait for this rank
+
+
+def test_one_reported_loss_of_the_epoch_is_enough_and_restarted_ranks_are_not_blamed(daemon, make_client):
+    daemon.auto_decide = True
+    c = make_client()
+    for t in range(E + 1):
+        c.lr(t)
+        if t == 3:
+            c.report(t, 1.0)  # the other steps are missing: the daemon closes the epoch with what it has
+    c.lr(E + 1)
+    # a rank restarted at step 2E + 5 ran no step of epoch 1 before it: its gate for epoch 2 checks 25..29
+    late = make_client(start_step=2 * E + 5, job_id="test-job")
+    for t in range(2 * E + 5, 3 * E + 1):
+        late.lr(t)
+        late.report(t, 2.0)
+    late.lr(3 * E + 1)
+    assert late.plan.decided_through_epoch >= 2
