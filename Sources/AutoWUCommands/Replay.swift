@@ -41,6 +41,9 @@ public struct ReplayReport: Sendable, Equatable, Encodable {
         var argmin_x: [Double]
         var streak: Int
         var diverged: Bool
+        var holding: Bool
+        var outliers: Int
+        var note: String?
     }
 
     enum CodingKeys: String, CodingKey {
@@ -51,7 +54,8 @@ public struct ReplayReport: Sendable, Equatable, Encodable {
         verdicts.compactMap { v in
             v.check.map {
                 Check(epoch: v.epoch, step: v.step, lr: v.learningRate, p_min: $0.pMin, votes: $0.votes,
-                      positive: $0.positive, argmin_x: $0.argminX, streak: v.streak, diverged: v.diverged)
+                      positive: $0.positive, argmin_x: $0.argminX, streak: v.streak, diverged: v.diverged,
+                      holding: v.holding, outliers: $0.outliers, note: $0.note)
             }
         }
     }

@@ -28,8 +28,17 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "Warmup shape: exponential (the method) or linear (the paper's ablation).")
     var warmup: WarmupSchedule.Shape = .exponential
 
-    @Option(help: "Seed of the subset generator.")
+    @Option(help: "Seed of the subset generator (the daemon's default is 0 too).")
     var seed: UInt64 = 0
+
+    @Option(help: "The minimum test: robust (default: outliers set aside, scale-free) or paper (the paper's test exactly).")
+    var test: MinimumTestKind = .robust
+
+    @Option(help: "The warmup policy: hold (default: the LR is held while a positive streak is confirmed) or paper (Algorithm 1).")
+    var policy: WarmupPolicy = .hold
+
+    @Option(help: "Consecutive positive tests needed to switch.")
+    var patience: Int = AutoWUConfiguration(stepsPerEpoch: 1, totalSteps: 2).patience
 
     @Option(help: "GP solver: \(SolverKind.allCases.map(\.rawValue).joined(separator: " or ")).")
     var solver: SolverKind = .fast
@@ -42,6 +51,9 @@ struct ReplayCommand: ParsableCommand {
         configuration.decay = decay.schedule
         configuration.warmupShape = warmup
         configuration.seed = seed
+        configuration.test.kind = test
+        configuration.policy = policy
+        configuration.patience = patience
         let report: ReplayReport
         do {
             let loaded = try LossTrace.read(path: trace)
@@ -72,6 +84,8 @@ enum DecayOption: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension WarmupSchedule.Shape: ExpressibleByArgument {}
+extension MinimumTestKind: ExpressibleByArgument {}
+extension WarmupPolicy: ExpressibleByArgument {}
 extension SolverKind: ExpressibleByArgument {}
 
 /// A failure the user can fix: its message goes to stderr, nothing to stdout, exit status 2.

@@ -15,7 +15,10 @@ extension ReplayReport {
         for v in verdicts {
             guard let check = v.check else { continue }
             let p = check.pMin.map { format($0, "%.3f") }.joined(separator: " ")
-            let flag = v.diverged ? "  diverged: minimum located in the history before this epoch" : ""
+            var flag = v.diverged ? "  diverged: minimum located in the history before this epoch" : ""
+            if v.holding { flag += "  hold" }
+            if check.outliers > 0 { flag += "  \(check.outliers) outliers set aside" }
+            if let note = check.note { flag += "  (\(note))" }
             out += "\(pad(v.epoch, 5)) \(pad(v.step, 6)) \(format(v.learningRate, "%11.4e"))  \(p.padding(toLength: 40, withPad: " ", startingAt: 0)) \(pad(check.votes, 5)) \(pad(v.streak, 6))\(flag)\n"
         }
         if let d = decision {
@@ -29,6 +32,11 @@ extension ReplayReport {
             out += " (t* = \(format(d.minimumStep, "%.1f")))\n"
         } else {
             out += "no switch: the trace ends during the warmup (\(verdicts.count) epochs tested)\n"
+        }
+        if let firstHold = verdicts.first(where: \.holding) {
+            out += "note: the hold policy would have held the LR from step \(firstHold.step + configuration.decisionDelaySteps); "
+            out += "this trace was recorded on the plain ramp, so its later losses are the ramp's. The decision is "
+            out += "what the test concludes from these losses; its LR is read off the held path.\n"
         }
         return out
     }

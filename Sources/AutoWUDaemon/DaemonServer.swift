@@ -57,7 +57,7 @@ final class DaemonServer {
             do {
                 let spec = try Autowu_V1_JobSpec(serializedBytes: stored.spec)
                 let parameters = try JobParameters(spec: spec, jobID: stored.jobID)
-                let controller = try JSONDecoder().decode(WarmupController.self, from: Data(stored.controller))
+                let controller = try WarmupController(persisted: stored.controller)
                 let state = try Autowu_V1_JobState(serializedBytes: stored.state)
                 let job = Job(id: stored.jobID, parameters: parameters, spec: spec, tokenHash: stored.tokenHash,
                               controller: controller, state: state, target: testPool)
@@ -287,7 +287,7 @@ final class DaemonServer {
         let tokenHash = TokenHash.digest(register.token)
         do {
             try store.save(StoredJob(jobID: register.jobID, spec: (try spec.serializedBytes() as [UInt8]), tokenHash: tokenHash,
-                                     controller: Array(try JSONEncoder().encode(controller)), state: (try state.serializedBytes() as [UInt8]),
+                                     controller: try controller.persisted(), state: (try state.serializedBytes() as [UInt8]),
                                      version: 1, phase: controller.isWarmingUp ? "warmup" : "decay",
                                      updatedAt: Date().timeIntervalSince1970))
         } catch {

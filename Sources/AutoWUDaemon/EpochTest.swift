@@ -46,7 +46,7 @@ enum EpochTest {
             state.incarnation = work.incarnation
             let now = Date().timeIntervalSince1970
             let job = StoredJob(jobID: work.jobID, spec: work.specBytes, tokenHash: work.tokenHash,
-                                controller: Array(try JSONEncoder().encode(controller)), state: try state.serializedBytes(),
+                                controller: try controller.persisted(), state: try state.serializedBytes(),
                                 version: Int64(state.version), phase: controller.isWarmingUp ? "warmup" : "decay", updatedAt: now)
             let stored = StoredVerdict(jobID: work.jobID, epoch: Int64(work.epoch.epoch),
                                        verdict: try wireVerdict.serializedBytes(), recordedAt: now)

@@ -15,7 +15,8 @@ public struct JobParameters: Sendable, Equatable {
     public var reporting: Reporting
     public var solver: SolverKind
 
-    /// Reads and validates a wire spec; the error names the bad parameter. The seed comes from the job id.
+    /// Reads and validates a wire spec; the error names the bad parameter. The job's id plays no part in its
+    /// decisions: the subsets' seed is a spec field (0 when absent).
     public init(spec: Autowu_V1_JobSpec, jobID: String) throws {
         func invalid(_ message: String) -> ProtocolError { ProtocolError(.errorInvalidArgument, message) }
         guard spec.stepsPerEpoch >= 1, spec.stepsPerEpoch <= WireProtocol.maximumTotalSteps else {
@@ -34,7 +35,10 @@ public struct JobParameters: Sendable, Equatable {
         if h.hasRhoW { c.warmupFraction = h.rhoW }
         if h.hasNTest { c.test.testCount = Int(h.nTest) }
         if h.hasConfidence { c.test.confidence = h.confidence }
-        if h.hasPatience { c.patience = Int(h.patience) }
+        if h.hasPatience {
+            guard h.patience >= 1, h.patience <= 1000 else { throw invalid("patience must be between 1 and 1000, got \(h.patience)") }
+            c.patience = Int(h.patience)
+        }
         if h.hasDivergenceFactor { c.divergenceFactor = h.divergenceFactor }
         switch spec.decay {
         case .decayCosine: c.decay = .cosine
@@ -53,7 +57,17 @@ public struct JobParameters: Sendable, Equatable {
             // A rank's pending losses at a gate (at most E + d) must fit one loss batch.
             throw invalid("steps_per_epoch + decision_delay_steps must be at most \(WireProtocol.maximumBatchLosses), got \(spec.stepsPerEpoch + delay)")
         }
-        c.seed = WireProtocol.seed(jobID: jobID)
+        c.seed = spec.hasSeed ? spec.seed : 0
+        switch spec.test {
+        case .testRobust: c.test.kind = .robust
+        case .testPaper: c.test.kind = .paper
+        case .UNRECOGNIZED(let value): throw invalid("unknown test kind \(value)")
+        }
+        switch spec.policy {
+        case .policyHold: c.policy = .hold
+        case .policyPaper: c.policy = .paper
+        case .UNRECOGNIZED(let value): throw invalid("unknown warmup policy \(value)")
+        }
         do {
             try c.validate()
         } catch let error as ConfigurationError {
@@ -81,6 +95,7 @@ extension Autowu_V1_JobSpec {
         let c = p.configuration
         var spec = self
         spec.decisionDelaySteps = UInt64(c.decisionDelaySteps)
+        spec.seed = c.seed
         spec.hyperparameters = .with {
             $0.etaMin = c.minimumRate
             $0.etaMax = c.maximumRate

@@ -10,6 +10,7 @@ extension EpochVerdict {
             $0.diverged = diverged
             $0.testMicros = testMicros
             $0.reportsMissing = UInt32(clamping: reportsMissing)
+            $0.holding = holding
             if let check {
                 $0.tested = true
                 $0.pMin = check.pMin
@@ -17,6 +18,8 @@ extension EpochVerdict {
                 $0.votes = UInt32(check.votes)
                 $0.positive = check.positive
                 $0.finitePoints = UInt32(check.finitePoints)
+                $0.outliers = UInt32(clamping: check.outliers)
+                $0.note = check.note ?? ""
             }
         }
     }

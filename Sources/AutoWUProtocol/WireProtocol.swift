@@ -26,16 +26,6 @@ public enum WireProtocol {
                 || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "-") || b == UInt8(ascii: ":")
         }
     }
-
-    /// The job's subset-generator seed: FNV-1a (64 bit) of its id, so any daemon decides alike.
-    public static func seed(jobID: String) -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in jobID.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01B3
-        }
-        return hash
-    }
 }
 
 /// A protocol-level failure: its code and message are what the control socket answers with.

@@ -1,3 +1,12 @@
+/// What the warmup does between the first positive test and the switch (docs/decisions.md).
+public enum WarmupPolicy: String, Sendable, Equatable, Codable, CaseIterable {
+    /// The ramp holds its LR from the gate of a positive test while the streak is being confirmed, and
+    /// resumes where it stopped after a negative test: confirming the minimum costs no overshoot.
+    case hold
+    /// Algorithm 1: the ramp goes on growing until the switch.
+    case paper
+}
+
 /// Everything that determines a job's AutoWU decisions: the run's shape, the paper's hyper-parameters
 /// (defaults as in the paper), the test's settings and the subsampling seed.
 public struct AutoWUConfiguration: Sendable, Equatable, Codable {
@@ -11,6 +20,7 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
     public var minimumRate = 1e-5
     public var maximumRate = 1.0
     public var warmupFraction = 0.5
+    public var policy: WarmupPolicy = .hold
     /// p: consecutive positive tests needed to switch.
     public var patience = 3
     /// An epoch whose median loss (NaN/inf counting as +inf) exceeds this many times the magnitude of the
@@ -21,12 +31,44 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
     /// decay starts right after the epoch's last step); the daemon uses >= 1 so that its ranks keep
     /// training while the test runs and the verdict travels (see protocol/SPEC.md, gates).
     public var decisionDelaySteps = 0
-    /// Seeds the subset generator; the daemon derives it from the job id.
+    /// Seeds the subset generator: a job parameter (0 unless the user sets one), never the job's name, so
+    /// the same losses get the same decision whatever the job is called.
     public var seed: UInt64 = 0
 
     public init(stepsPerEpoch: Int, totalSteps: Int) {
         self.stepsPerEpoch = stepsPerEpoch
         self.totalSteps = totalSteps
+    }
+
+    /// The paper's method exactly: its test and Algorithm 1's ramp.
+    public static func paper(stepsPerEpoch: Int, totalSteps: Int) -> AutoWUConfiguration {
+        var configuration = AutoWUConfiguration(stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps)
+        configuration.policy = .paper
+        configuration.test = .paper
+        return configuration
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case stepsPerEpoch, totalSteps, decay, warmupShape, minimumRate, maximumRate, warmupFraction, policy, patience
+        case divergenceFactor, test, decisionDelaySteps, seed
+    }
+
+    /// A configuration persisted before the hold policy existed decodes as the paper's policy it ran.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        stepsPerEpoch = try c.decode(Int.self, forKey: .stepsPerEpoch)
+        totalSteps = try c.decode(Int.self, forKey: .totalSteps)
+        decay = try c.decode(DecaySchedule.self, forKey: .decay)
+        warmupShape = try c.decode(WarmupSchedule.Shape.self, forKey: .warmupShape)
+        minimumRate = try c.decode(Double.self, forKey: .minimumRate)
+        maximumRate = try c.decode(Double.self, forKey: .maximumRate)
+        warmupFraction = try c.decode(Double.self, forKey: .warmupFraction)
+        policy = try c.decodeIfPresent(WarmupPolicy.self, forKey: .policy) ?? .paper
+        patience = try c.decode(Int.self, forKey: .patience)
+        divergenceFactor = try c.decode(Double.self, forKey: .divergenceFactor)
+        test = try c.decode(MinimumTestSettings.self, forKey: .test)
+        decisionDelaySteps = try c.decode(Int.self, forKey: .decisionDelaySteps)
+        seed = try c.decode(UInt64.self, forKey: .seed)
     }
 
     /// The warmup schedule these parameters describe; throws with a message naming the bad parameter.

@@ -36,4 +36,6 @@ public struct EpochVerdict: Sendable, Equatable, Codable {
     public var diverged: Bool
     /// Set when this epoch ended the warmup.
     public var decision: SwitchDecision?
+    /// The LR is held from this verdict's gate on (the hold policy).
+    public var holding = false
 }

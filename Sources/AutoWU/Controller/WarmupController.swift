@@ -19,6 +19,8 @@ public struct WarmupController: Sendable, Equatable, Codable {
 
     public let configuration: AutoWUConfiguration
     public let warmup: WarmupSchedule
+    /// The warmup's LR path: the ramp with its holds (the hold policy).
+    public private(set) var path: WarmupPath
     /// C of Algorithm 1: L_0..L_{t-1}.
     public private(set) var losses = LossHistory()
     /// patience_flag of Algorithm 1.
@@ -34,11 +36,27 @@ public struct WarmupController: Sendable, Equatable, Codable {
         try configuration.validate()
         self.configuration = configuration
         self.warmup = try configuration.warmupSchedule()
-        let test = configuration.test
-        self.fit = HyperparameterFit(
-            parameters: RawHyperparameters(constant: 0, initialNoise: test.initialNoise, noiseFloor: test.noiseFloor),
-            optimizer: AdamOptimizer(dimension: 3, learningRate: test.fitLearningRate))
+        self.path = WarmupPath(ramp: warmup)
+        self.fit = MinimumTest<LowRankSolver>.initialFit(configuration.test)
         self.sampler = SubsetSampler(seed: configuration.seed)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case configuration, warmup, path, losses, streak, fit, sampler, baselineLoss, decision
+    }
+
+    /// A controller persisted before holds existed has a path without holds.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        configuration = try c.decode(AutoWUConfiguration.self, forKey: .configuration)
+        warmup = try c.decode(WarmupSchedule.self, forKey: .warmup)
+        path = try c.decodeIfPresent(WarmupPath.self, forKey: .path) ?? WarmupPath(ramp: warmup)
+        losses = try c.decode(LossHistory.self, forKey: .losses)
+        streak = try c.decode(Int.self, forKey: .streak)
+        fit = try c.decode(HyperparameterFit.self, forKey: .fit)
+        sampler = try c.decode(SubsetSampler.self, forKey: .sampler)
+        baselineLoss = try c.decodeIfPresent(Double.self, forKey: .baselineLoss)
+        decision = try c.decodeIfPresent(SwitchDecision.self, forKey: .decision)
     }
 
     public var epochsCompleted: Int { losses.count / configuration.stepsPerEpoch }
@@ -50,14 +68,15 @@ public struct WarmupController: Sendable, Equatable, Codable {
     }
     public var isWarmingUp: Bool { decision == nil }
 
-    /// The plan as known now: the warmup, then the decay from the switch, or, while no switch is decided,
-    /// from floor(rho_w * T) with the LR reached there.
+    /// The plan as known now: the warmup path, then the decay from the switch, or, while no switch is
+    /// decided, from floor(rho_w * T) with the LR reached there.
     public var plan: LearningRatePlan {
         let start = decision?.step ?? warmup.warmupSteps
-        let rate = decision?.learningRate ?? warmup.learningRate(at: Double(warmup.warmupSteps))
+        let rate = decision?.learningRate ?? path.learningRate(at: Double(warmup.warmupSteps))
         let tail = configuration.decay.pieces(switchStep: start, rate: rate, totalSteps: configuration.totalSteps)
-        // Valid by construction: the warmup starts at 0 and every switch step is >= 1.
-        return try! LearningRatePlan(pieces: [.init(startStep: 0, segment: warmup.segment)] + tail)
+        // Valid by construction: the warmup starts at 0, holds start at gates before the switch, and every
+        // switch step is >= 1.
+        return try! LearningRatePlan(pieces: path.pieces.filter { $0.startStep < start } + tail)
     }
 
     /// The end of one epoch (the `if end of epoch` branch of Algorithm 1): `epochLosses` are its
@@ -72,7 +91,7 @@ public struct WarmupController: Sendable, Equatable, Codable {
         losses.append(contentsOf: epochLosses)
         if epoch == 0 { baselineLoss = DivergenceRule.baseline(of: epochLosses) }
         let t = losses.count
-        var verdict = EpochVerdict(epoch: epoch, step: t, learningRate: warmup.learningRate(at: Double(t - 1)),
+        var verdict = EpochVerdict(epoch: epoch, step: t, learningRate: path.learningRate(at: Double(t - 1)),
                                    check: nil, streak: streak, diverged: false, decision: nil)
         let test = MinimumTest(settings: configuration.test, solver: solver)
 
@@ -103,6 +122,11 @@ public struct WarmupController: Sendable, Equatable, Codable {
         verdict.streak = streak
         if streak >= configuration.patience {
             verdict.decision = decide(.gpTest, epoch: epoch, step: switchStep, minimumStep: Double(t) * check.meanArgmin)
+        } else if configuration.policy == .hold {
+            // Confirming a minimum must not cost overshoot: hold the LR from this verdict's gate while the
+            // streak lasts; a negative test lets the ramp resume where it stopped.
+            if check.positive { path.hold(from: switchStep) } else { path.resume(at: switchStep) }
+            verdict.holding = path.isHolding
         }
         return verdict
     }
@@ -117,10 +141,10 @@ public struct WarmupController: Sendable, Equatable, Codable {
         return decide(.maxWarmup, epoch: (w - 1) / configuration.stepsPerEpoch, step: w, minimumStep: Double(w))
     }
 
-    /// Eq. 5: the decay starts from the warmup's LR at t*.
+    /// Eq. 5: the decay starts from the warmup path's LR at t*.
     private mutating func decide(_ reason: SwitchReason, epoch: Int, step: Int, minimumStep: Double) -> SwitchDecision {
         let decision = SwitchDecision(reason: reason, epoch: epoch, step: step,
-                                      learningRate: warmup.learningRate(at: minimumStep), minimumStep: minimumStep)
+                                      learningRate: path.learningRate(at: minimumStep), minimumStep: minimumStep)
         self.decision = decision
         return decision
     }

@@ -17,14 +17,19 @@ public struct MinimumTest<Solver: GaussianProcessSolver>: Sendable {
 
     /// Runs the test on `losses` (any count, NaN/inf allowed). Moves the warm-started `fit` and the
     /// `sampler` forward, as the reference does from one test to the next.
-    public func run(losses: [Double], fit: inout HyperparameterFit, sampler: inout SubsetSampler) -> MinimumTestResult {
+    public func run(losses rawLosses: [Double], fit: inout HyperparameterFit, sampler: inout SubsetSampler) -> MinimumTestResult {
+        var losses = rawLosses, outliers = 0
+        if settings.kind == .robust {
+            let robust = RobustLosses(rawLosses, window: settings.outlierWindow, threshold: settings.outlierThreshold,
+                                      targetNoiseVariance: settings.initialNoise)
+            losses = robust.values
+            outliers = robust.outliers
+        }
         let n = Double(losses.count)
         let finite = losses.indices.filter { losses[$0].isFinite }
         guard !finite.isEmpty else {
             // Nothing to smooth: no evidence of a minimum, and "now" is the best guess of where it is.
-            return MinimumTestResult(pMin: Array(repeating: 0, count: settings.testCount),
-                                     argminX: Array(repeating: 1, count: settings.testCount),
-                                     votes: 0, positive: false, finitePoints: 0, model: nil, fitLoss: [])
+            return negative(finitePoints: 0, outliers: outliers, note: "no finite loss to test")
         }
         let x = { (indices: [Int]) in indices.map { Double($0) / n } }
         let y = { (indices: [Int]) in indices.map { losses[$0] } }
@@ -38,6 +43,13 @@ public struct MinimumTest<Solver: GaussianProcessSolver>: Sendable {
         let (initialLoss, finalLoss) = fit.run(on: objective, steps: settings.fitSteps,
                                                lengthscale: settings.lengthscale, noiseFloor: settings.noiseFloor)
         let model = fit.parameters.model(lengthscale: settings.lengthscale, noiseFloor: settings.noiseFloor)
+        guard fit.parameters.vector.allSatisfy(\.isFinite) else {
+            // Losses of absurd magnitude (the paper's test takes them as they are) can overflow the fit. Its
+            // state is reset so that the next epoch is tested from a sane start.
+            fit = Self.initialFit(settings)
+            return negative(finitePoints: finite.count, outliers: outliers,
+                            note: "the GP fit did not converge (non-finite hyper-parameters); the fit was reset")
+        }
 
         // Each of C1..C_n votes.
         var pMin: [Double] = [], argminX: [Double] = []
@@ -47,10 +59,29 @@ public struct MinimumTest<Solver: GaussianProcessSolver>: Sendable {
             pMin.append(evidence.pMin)
             argminX.append(evidence.argminX)
         }
+        guard pMin.allSatisfy(\.isFinite), argminX.allSatisfy(\.isFinite) else {
+            fit = Self.initialFit(settings)
+            return negative(finitePoints: finite.count, outliers: outliers,
+                            note: "the GP posterior is not finite; the fit was reset")
+        }
         let votes = pMin.filter { $0 > settings.confidence }.count
         return MinimumTestResult(pMin: pMin, argminX: argminX, votes: votes,
                                  positive: 2 * votes > settings.testCount, finitePoints: finite.count,
-                                 model: model, fitLoss: [initialLoss, finalLoss])
+                                 model: model, fitLoss: [initialLoss, finalLoss], outliers: outliers)
+    }
+
+    /// The fit's state before a job's first test (the reference's starting point).
+    public static func initialFit(_ settings: MinimumTestSettings) -> HyperparameterFit {
+        HyperparameterFit(
+            parameters: RawHyperparameters(constant: 0, initialNoise: settings.initialNoise, noiseFloor: settings.noiseFloor),
+            optimizer: AdamOptimizer(dimension: 3, learningRate: settings.fitLearningRate))
+    }
+
+    /// A negative test that votes nothing and puts the minimum at "now".
+    func negative(finitePoints: Int, outliers: Int, note: String) -> MinimumTestResult {
+        MinimumTestResult(pMin: Array(repeating: 0, count: settings.testCount),
+                          argminX: Array(repeating: 1, count: settings.testCount), votes: 0, positive: false,
+                          finitePoints: finitePoints, model: nil, fitLoss: [], outliers: outliers, note: note)
     }
 
     /// C0 (the fit's points) and C1..C_n (the posteriors'), as indices into the losses, in the order the

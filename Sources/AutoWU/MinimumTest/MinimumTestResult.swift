@@ -14,6 +14,10 @@ public struct MinimumTestResult: Sendable, Equatable, Codable {
     public var model: GaussianProcessModel?
     /// The fit's training loss (-log p / n) at its start and end.
     public var fitLoss: [Double]
+    /// Finite losses the robust test set aside as outliers.
+    public var outliers = 0
+    /// Why the test could not be trusted (it is then negative); nil for a sound test.
+    public var note: String?
 
     /// mean_i argmin_x: t* / t of Eq. 5.
     public var meanArgmin: Double {

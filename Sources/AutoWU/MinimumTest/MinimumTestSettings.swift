@@ -1,5 +1,19 @@
+/// Which losses the test fits (docs/decisions.md).
+public enum MinimumTestKind: String, Sendable, Equatable, Codable, CaseIterable {
+    /// Isolated outliers set aside and the history standardised first (`RobustLosses`): scale-free, and one
+    /// bad step cannot fool it. The default.
+    case robust
+    /// The paper's test exactly: every finite loss as it is, in absolute units.
+    case paper
+}
+
 /// The hyper-parameters of the minimum test and of its GP (the paper's and the reference's values).
 public struct MinimumTestSettings: Sendable, Equatable, Codable {
+    public var kind: MinimumTestKind = .robust
+    /// The robust test's outlier rule: losses farther than `outlierThreshold` robust noise deviations from
+    /// the median of their `outlierWindow` neighbours are set aside.
+    public var outlierWindow = 11
+    public var outlierThreshold = 6.0
     /// n_test: the number of posterior subsets C1..C_n that vote.
     public var testCount = 5
     /// c: a subset votes "minimum in the past" when its P_min exceeds this.
@@ -24,7 +38,40 @@ public struct MinimumTestSettings: Sendable, Equatable, Codable {
 
     public init() {}
 
+    /// The settings of the paper's test.
+    public static var paper: MinimumTestSettings {
+        var settings = MinimumTestSettings()
+        settings.kind = .paper
+        return settings
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, outlierWindow, outlierThreshold, testCount, confidence, fitSubsetSize, testSubsetSize, gridSize
+        case lengthscale, noiseFloor, initialNoise, fitLearningRate, fitSteps, differenceJitter
+    }
+
+    /// Settings persisted before the robust test existed decode as the paper's test they ran.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try c.decodeIfPresent(MinimumTestKind.self, forKey: .kind) ?? .paper
+        outlierWindow = try c.decodeIfPresent(Int.self, forKey: .outlierWindow) ?? outlierWindow
+        outlierThreshold = try c.decodeIfPresent(Double.self, forKey: .outlierThreshold) ?? outlierThreshold
+        testCount = try c.decode(Int.self, forKey: .testCount)
+        confidence = try c.decode(Double.self, forKey: .confidence)
+        fitSubsetSize = try c.decode(Int.self, forKey: .fitSubsetSize)
+        testSubsetSize = try c.decode(Int.self, forKey: .testSubsetSize)
+        gridSize = try c.decode(Int.self, forKey: .gridSize)
+        lengthscale = try c.decode(Double.self, forKey: .lengthscale)
+        noiseFloor = try c.decode(Double.self, forKey: .noiseFloor)
+        initialNoise = try c.decode(Double.self, forKey: .initialNoise)
+        fitLearningRate = try c.decode(Double.self, forKey: .fitLearningRate)
+        fitSteps = try c.decode(Int.self, forKey: .fitSteps)
+        differenceJitter = try c.decode(Double.self, forKey: .differenceJitter)
+    }
+
     public func validate() throws {
+        try require(outlierWindow >= 3, "the outlier window must hold at least 3 losses, got \(outlierWindow)")
+        try require(outlierThreshold.isFinite && outlierThreshold >= 1, "the outlier threshold must be a number >= 1, got \(outlierThreshold)")
         try require(testCount >= 1, "n_test must be at least 1, got \(testCount)")
         try require(confidence > 0 && confidence < 1, "the confidence c must lie strictly between 0 and 1, got \(confidence)")
         try require(fitSubsetSize >= 1, "the fit subset size must be at least 1, got \(fitSubsetSize)")

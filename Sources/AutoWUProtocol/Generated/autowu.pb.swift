@@ -163,6 +163,84 @@ public nonisolated enum Autowu_V1_SolverKind: SwiftProtobuf.Enum, Swift.CaseIter
 
 }
 
+/// How the end-of-epoch test reads the losses (docs/decisions.md).
+public nonisolated enum Autowu_V1_MinimumTestKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Outlier-robust and scale-free: isolated spikes are set aside and the history is standardised before the fit.
+  case testRobust // = 0
+
+  /// The paper's test exactly: every finite loss as it is, in absolute units.
+  case testPaper // = 1
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .testRobust
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .testRobust
+    case 1: self = .testPaper
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .testRobust: return 0
+    case .testPaper: return 1
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Autowu_V1_MinimumTestKind] = [
+    .testRobust,
+    .testPaper,
+  ]
+
+}
+
+/// What the warmup does between the first positive test and the switch (docs/decisions.md).
+public nonisolated enum Autowu_V1_WarmupPolicy: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// The ramp holds its LR while a positive streak is being confirmed and resumes after a negative test.
+  case policyHold // = 0
+
+  /// Algorithm 1: the ramp goes on growing until the switch.
+  case policyPaper // = 1
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .policyHold
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .policyHold
+    case 1: self = .policyPaper
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .policyHold: return 0
+    case .policyPaper: return 1
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Autowu_V1_WarmupPolicy] = [
+    .policyHold,
+    .policyPaper,
+  ]
+
+}
+
 public nonisolated enum Autowu_V1_Phase: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case warmup // = 0
@@ -586,50 +664,90 @@ public nonisolated struct Autowu_V1_Hyperparameters: Sendable {
   fileprivate var _divergenceFactor: Double? = nil
 }
 
-public nonisolated struct Autowu_V1_JobSpec: Sendable {
+public nonisolated struct Autowu_V1_JobSpec: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var stepsPerEpoch: UInt64 = 0
+  public var stepsPerEpoch: UInt64 {
+    get {_storage._stepsPerEpoch}
+    set {_uniqueStorage()._stepsPerEpoch = newValue}
+  }
 
-  public var totalSteps: UInt64 = 0
+  public var totalSteps: UInt64 {
+    get {_storage._totalSteps}
+    set {_uniqueStorage()._totalSteps = newValue}
+  }
 
-  public var worldSize: UInt32 = 0
+  public var worldSize: UInt32 {
+    get {_storage._worldSize}
+    set {_uniqueStorage()._worldSize = newValue}
+  }
 
-  public var decay: Autowu_V1_DecayKind = .decayCosine
+  public var decay: Autowu_V1_DecayKind {
+    get {_storage._decay}
+    set {_uniqueStorage()._decay = newValue}
+  }
 
-  public var warmup: Autowu_V1_WarmupShape = .warmupExponential
+  public var warmup: Autowu_V1_WarmupShape {
+    get {_storage._warmup}
+    set {_uniqueStorage()._warmup = newValue}
+  }
 
-  public var reporting: Autowu_V1_ReportingMode = .reportingPerRank
+  public var reporting: Autowu_V1_ReportingMode {
+    get {_storage._reporting}
+    set {_uniqueStorage()._reporting = newValue}
+  }
 
   public var hyperparameters: Autowu_V1_Hyperparameters {
-    get {_hyperparameters ?? Autowu_V1_Hyperparameters()}
-    set {_hyperparameters = newValue}
+    get {_storage._hyperparameters ?? Autowu_V1_Hyperparameters()}
+    set {_uniqueStorage()._hyperparameters = newValue}
   }
   /// Returns true if `hyperparameters` has been explicitly set.
-  public var hasHyperparameters: Bool {self._hyperparameters != nil}
+  public var hasHyperparameters: Bool {_storage._hyperparameters != nil}
   /// Clears the value of `hyperparameters`. Subsequent reads from it will return its default value.
-  public mutating func clearHyperparameters() {self._hyperparameters = nil}
+  public mutating func clearHyperparameters() {_uniqueStorage()._hyperparameters = nil}
 
   /// absent: 1
   public var decisionDelaySteps: UInt64 {
-    get {_decisionDelaySteps ?? 0}
-    set {_decisionDelaySteps = newValue}
+    get {_storage._decisionDelaySteps ?? 0}
+    set {_uniqueStorage()._decisionDelaySteps = newValue}
   }
   /// Returns true if `decisionDelaySteps` has been explicitly set.
-  public var hasDecisionDelaySteps: Bool {self._decisionDelaySteps != nil}
+  public var hasDecisionDelaySteps: Bool {_storage._decisionDelaySteps != nil}
   /// Clears the value of `decisionDelaySteps`. Subsequent reads from it will return its default value.
-  public mutating func clearDecisionDelaySteps() {self._decisionDelaySteps = nil}
+  public mutating func clearDecisionDelaySteps() {_uniqueStorage()._decisionDelaySteps = nil}
 
-  public var solver: Autowu_V1_SolverKind = .solverFast
+  public var solver: Autowu_V1_SolverKind {
+    get {_storage._solver}
+    set {_uniqueStorage()._solver = newValue}
+  }
+
+  public var test: Autowu_V1_MinimumTestKind {
+    get {_storage._test}
+    set {_uniqueStorage()._test = newValue}
+  }
+
+  public var policy: Autowu_V1_WarmupPolicy {
+    get {_storage._policy}
+    set {_uniqueStorage()._policy = newValue}
+  }
+
+  /// seeds the test's subsets; absent: 0 (never the job id)
+  public var seed: UInt64 {
+    get {_storage._seed ?? 0}
+    set {_uniqueStorage()._seed = newValue}
+  }
+  /// Returns true if `seed` has been explicitly set.
+  public var hasSeed: Bool {_storage._seed != nil}
+  /// Clears the value of `seed`. Subsequent reads from it will return its default value.
+  public mutating func clearSeed() {_uniqueStorage()._seed = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _hyperparameters: Autowu_V1_Hyperparameters? = nil
-  fileprivate var _decisionDelaySteps: UInt64? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// The figures of one end-of-epoch test.
@@ -668,6 +786,15 @@ public nonisolated struct Autowu_V1_Verdict: Sendable {
 
   /// (rank, step) reports the epoch closed without
   public var reportsMissing: UInt32 = 0
+
+  /// losses the robust test set aside as isolated outliers
+  public var outliers: UInt32 = 0
+
+  /// why a test could not be trusted (then positive is false), else empty
+  public var note: String = String()
+
+  /// the plan holds the LR from this verdict's gate (POLICY_HOLD)
+  public var holding: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -824,40 +951,31 @@ public nonisolated struct Autowu_V1_Event: Sendable {
   fileprivate var _job: Autowu_V1_JobState? = nil
 }
 
-public nonisolated struct Autowu_V1_Register: @unchecked Sendable {
+public nonisolated struct Autowu_V1_Register: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var jobID: String {
-    get {_storage._jobID}
-    set {_uniqueStorage()._jobID = newValue}
-  }
+  public var jobID: String = String()
 
-  public var token: String {
-    get {_storage._token}
-    set {_uniqueStorage()._token = newValue}
-  }
+  public var token: String = String()
 
-  public var rank: UInt32 {
-    get {_storage._rank}
-    set {_uniqueStorage()._rank = newValue}
-  }
+  public var rank: UInt32 = 0
 
   public var spec: Autowu_V1_JobSpec {
-    get {_storage._spec ?? Autowu_V1_JobSpec()}
-    set {_uniqueStorage()._spec = newValue}
+    get {_spec ?? Autowu_V1_JobSpec()}
+    set {_spec = newValue}
   }
   /// Returns true if `spec` has been explicitly set.
-  public var hasSpec: Bool {_storage._spec != nil}
+  public var hasSpec: Bool {self._spec != nil}
   /// Clears the value of `spec`. Subsequent reads from it will return its default value.
-  public mutating func clearSpec() {_uniqueStorage()._spec = nil}
+  public mutating func clearSpec() {self._spec = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _storage = _StorageClass.defaultInstance
+  fileprivate var _spec: Autowu_V1_JobSpec? = nil
 }
 
 public nonisolated struct Autowu_V1_Snapshot: Sendable {
@@ -1140,6 +1258,14 @@ nonisolated extension Autowu_V1_ReportingMode: SwiftProtobuf._ProtoNameProviding
 
 nonisolated extension Autowu_V1_SolverKind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SOLVER_FAST\0\u{1}SOLVER_EXACT\0")
+}
+
+nonisolated extension Autowu_V1_MinimumTestKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TEST_ROBUST\0\u{1}TEST_PAPER\0")
+}
+
+nonisolated extension Autowu_V1_WarmupPolicy: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0POLICY_HOLD\0\u{1}POLICY_PAPER\0")
 }
 
 nonisolated extension Autowu_V1_Phase: SwiftProtobuf._ProtoNameProviding {
@@ -1546,73 +1672,146 @@ nonisolated extension Autowu_V1_Hyperparameters: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Autowu_V1_JobSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JobSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}steps_per_epoch\0\u{3}total_steps\0\u{3}world_size\0\u{1}decay\0\u{1}warmup\0\u{1}reporting\0\u{1}hyperparameters\0\u{3}decision_delay_steps\0\u{1}solver\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}steps_per_epoch\0\u{3}total_steps\0\u{3}world_size\0\u{1}decay\0\u{1}warmup\0\u{1}reporting\0\u{1}hyperparameters\0\u{3}decision_delay_steps\0\u{1}solver\0\u{1}test\0\u{1}policy\0\u{1}seed\0")
+
+  fileprivate class _StorageClass {
+    var _stepsPerEpoch: UInt64 = 0
+    var _totalSteps: UInt64 = 0
+    var _worldSize: UInt32 = 0
+    var _decay: Autowu_V1_DecayKind = .decayCosine
+    var _warmup: Autowu_V1_WarmupShape = .warmupExponential
+    var _reporting: Autowu_V1_ReportingMode = .reportingPerRank
+    var _hyperparameters: Autowu_V1_Hyperparameters? = nil
+    var _decisionDelaySteps: UInt64? = nil
+    var _solver: Autowu_V1_SolverKind = .solverFast
+    var _test: Autowu_V1_MinimumTestKind = .testRobust
+    var _policy: Autowu_V1_WarmupPolicy = .policyHold
+    var _seed: UInt64? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _stepsPerEpoch = source._stepsPerEpoch
+      _totalSteps = source._totalSteps
+      _worldSize = source._worldSize
+      _decay = source._decay
+      _warmup = source._warmup
+      _reporting = source._reporting
+      _hyperparameters = source._hyperparameters
+      _decisionDelaySteps = source._decisionDelaySteps
+      _solver = source._solver
+      _test = source._test
+      _policy = source._policy
+      _seed = source._seed
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.stepsPerEpoch) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.totalSteps) }()
-      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.worldSize) }()
-      case 4: try { try decoder.decodeSingularEnumField(value: &self.decay) }()
-      case 5: try { try decoder.decodeSingularEnumField(value: &self.warmup) }()
-      case 6: try { try decoder.decodeSingularEnumField(value: &self.reporting) }()
-      case 7: try { try decoder.decodeSingularMessageField(value: &self._hyperparameters) }()
-      case 8: try { try decoder.decodeSingularUInt64Field(value: &self._decisionDelaySteps) }()
-      case 9: try { try decoder.decodeSingularEnumField(value: &self.solver) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._stepsPerEpoch) }()
+        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._totalSteps) }()
+        case 3: try { try decoder.decodeSingularUInt32Field(value: &_storage._worldSize) }()
+        case 4: try { try decoder.decodeSingularEnumField(value: &_storage._decay) }()
+        case 5: try { try decoder.decodeSingularEnumField(value: &_storage._warmup) }()
+        case 6: try { try decoder.decodeSingularEnumField(value: &_storage._reporting) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._hyperparameters) }()
+        case 8: try { try decoder.decodeSingularUInt64Field(value: &_storage._decisionDelaySteps) }()
+        case 9: try { try decoder.decodeSingularEnumField(value: &_storage._solver) }()
+        case 10: try { try decoder.decodeSingularEnumField(value: &_storage._test) }()
+        case 11: try { try decoder.decodeSingularEnumField(value: &_storage._policy) }()
+        case 12: try { try decoder.decodeSingularUInt64Field(value: &_storage._seed) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.stepsPerEpoch != 0 {
-      try visitor.visitSingularUInt64Field(value: self.stepsPerEpoch, fieldNumber: 1)
-    }
-    if self.totalSteps != 0 {
-      try visitor.visitSingularUInt64Field(value: self.totalSteps, fieldNumber: 2)
-    }
-    if self.worldSize != 0 {
-      try visitor.visitSingularUInt32Field(value: self.worldSize, fieldNumber: 3)
-    }
-    if self.decay != .decayCosine {
-      try visitor.visitSingularEnumField(value: self.decay, fieldNumber: 4)
-    }
-    if self.warmup != .warmupExponential {
-      try visitor.visitSingularEnumField(value: self.warmup, fieldNumber: 5)
-    }
-    if self.reporting != .reportingPerRank {
-      try visitor.visitSingularEnumField(value: self.reporting, fieldNumber: 6)
-    }
-    try { if let v = self._hyperparameters {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
-    } }()
-    try { if let v = self._decisionDelaySteps {
-      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 8)
-    } }()
-    if self.solver != .solverFast {
-      try visitor.visitSingularEnumField(value: self.solver, fieldNumber: 9)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._stepsPerEpoch != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._stepsPerEpoch, fieldNumber: 1)
+      }
+      if _storage._totalSteps != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._totalSteps, fieldNumber: 2)
+      }
+      if _storage._worldSize != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._worldSize, fieldNumber: 3)
+      }
+      if _storage._decay != .decayCosine {
+        try visitor.visitSingularEnumField(value: _storage._decay, fieldNumber: 4)
+      }
+      if _storage._warmup != .warmupExponential {
+        try visitor.visitSingularEnumField(value: _storage._warmup, fieldNumber: 5)
+      }
+      if _storage._reporting != .reportingPerRank {
+        try visitor.visitSingularEnumField(value: _storage._reporting, fieldNumber: 6)
+      }
+      try { if let v = _storage._hyperparameters {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      try { if let v = _storage._decisionDelaySteps {
+        try visitor.visitSingularUInt64Field(value: v, fieldNumber: 8)
+      } }()
+      if _storage._solver != .solverFast {
+        try visitor.visitSingularEnumField(value: _storage._solver, fieldNumber: 9)
+      }
+      if _storage._test != .testRobust {
+        try visitor.visitSingularEnumField(value: _storage._test, fieldNumber: 10)
+      }
+      if _storage._policy != .policyHold {
+        try visitor.visitSingularEnumField(value: _storage._policy, fieldNumber: 11)
+      }
+      try { if let v = _storage._seed {
+        try visitor.visitSingularUInt64Field(value: v, fieldNumber: 12)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Autowu_V1_JobSpec, rhs: Autowu_V1_JobSpec) -> Bool {
-    if lhs.stepsPerEpoch != rhs.stepsPerEpoch {return false}
-    if lhs.totalSteps != rhs.totalSteps {return false}
-    if lhs.worldSize != rhs.worldSize {return false}
-    if lhs.decay != rhs.decay {return false}
-    if lhs.warmup != rhs.warmup {return false}
-    if lhs.reporting != rhs.reporting {return false}
-    if lhs._hyperparameters != rhs._hyperparameters {return false}
-    if lhs._decisionDelaySteps != rhs._decisionDelaySteps {return false}
-    if lhs.solver != rhs.solver {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._stepsPerEpoch != rhs_storage._stepsPerEpoch {return false}
+        if _storage._totalSteps != rhs_storage._totalSteps {return false}
+        if _storage._worldSize != rhs_storage._worldSize {return false}
+        if _storage._decay != rhs_storage._decay {return false}
+        if _storage._warmup != rhs_storage._warmup {return false}
+        if _storage._reporting != rhs_storage._reporting {return false}
+        if _storage._hyperparameters != rhs_storage._hyperparameters {return false}
+        if _storage._decisionDelaySteps != rhs_storage._decisionDelaySteps {return false}
+        if _storage._solver != rhs_storage._solver {return false}
+        if _storage._test != rhs_storage._test {return false}
+        if _storage._policy != rhs_storage._policy {return false}
+        if _storage._seed != rhs_storage._seed {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1620,7 +1819,7 @@ nonisolated extension Autowu_V1_JobSpec: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Autowu_V1_Verdict: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Verdict"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{1}step\0\u{1}lr\0\u{3}p_min\0\u{3}argmin_x\0\u{1}votes\0\u{1}positive\0\u{1}streak\0\u{1}diverged\0\u{3}finite_points\0\u{1}tested\0\u{3}test_micros\0\u{3}reports_missing\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{1}step\0\u{1}lr\0\u{3}p_min\0\u{3}argmin_x\0\u{1}votes\0\u{1}positive\0\u{1}streak\0\u{1}diverged\0\u{3}finite_points\0\u{1}tested\0\u{3}test_micros\0\u{3}reports_missing\0\u{1}outliers\0\u{1}note\0\u{1}holding\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1641,6 +1840,9 @@ nonisolated extension Autowu_V1_Verdict: SwiftProtobuf.Message, SwiftProtobuf._M
       case 11: try { try decoder.decodeSingularBoolField(value: &self.tested) }()
       case 12: try { try decoder.decodeSingularUInt64Field(value: &self.testMicros) }()
       case 13: try { try decoder.decodeSingularUInt32Field(value: &self.reportsMissing) }()
+      case 14: try { try decoder.decodeSingularUInt32Field(value: &self.outliers) }()
+      case 15: try { try decoder.decodeSingularStringField(value: &self.note) }()
+      case 16: try { try decoder.decodeSingularBoolField(value: &self.holding) }()
       default: break
       }
     }
@@ -1686,6 +1888,15 @@ nonisolated extension Autowu_V1_Verdict: SwiftProtobuf.Message, SwiftProtobuf._M
     if self.reportsMissing != 0 {
       try visitor.visitSingularUInt32Field(value: self.reportsMissing, fieldNumber: 13)
     }
+    if self.outliers != 0 {
+      try visitor.visitSingularUInt32Field(value: self.outliers, fieldNumber: 14)
+    }
+    if !self.note.isEmpty {
+      try visitor.visitSingularStringField(value: self.note, fieldNumber: 15)
+    }
+    if self.holding != false {
+      try visitor.visitSingularBoolField(value: self.holding, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1703,6 +1914,9 @@ nonisolated extension Autowu_V1_Verdict: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.tested != rhs.tested {return false}
     if lhs.testMicros != rhs.testMicros {return false}
     if lhs.reportsMissing != rhs.reportsMissing {return false}
+    if lhs.outliers != rhs.outliers {return false}
+    if lhs.note != rhs.note {return false}
+    if lhs.holding != rhs.holding {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1987,88 +2201,46 @@ nonisolated extension Autowu_V1_Register: SwiftProtobuf.Message, SwiftProtobuf._
   public static let protoMessageName: String = _protobuf_package + ".Register"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}token\0\u{1}rank\0\u{1}spec\0")
 
-  fileprivate class _StorageClass {
-    var _jobID: String = String()
-    var _token: String = String()
-    var _rank: UInt32 = 0
-    var _spec: Autowu_V1_JobSpec? = nil
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _jobID = source._jobID
-      _token = source._token
-      _rank = source._rank
-      _spec = source._spec
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
-
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularStringField(value: &_storage._jobID) }()
-        case 2: try { try decoder.decodeSingularStringField(value: &_storage._token) }()
-        case 3: try { try decoder.decodeSingularUInt32Field(value: &_storage._rank) }()
-        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._spec) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.token) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.rank) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._spec) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      if !_storage._jobID.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._jobID, fieldNumber: 1)
-      }
-      if !_storage._token.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._token, fieldNumber: 2)
-      }
-      if _storage._rank != 0 {
-        try visitor.visitSingularUInt32Field(value: _storage._rank, fieldNumber: 3)
-      }
-      try { if let v = _storage._spec {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-      } }()
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.jobID.isEmpty {
+      try visitor.visitSingularStringField(value: self.jobID, fieldNumber: 1)
     }
+    if !self.token.isEmpty {
+      try visitor.visitSingularStringField(value: self.token, fieldNumber: 2)
+    }
+    if self.rank != 0 {
+      try visitor.visitSingularUInt32Field(value: self.rank, fieldNumber: 3)
+    }
+    try { if let v = self._spec {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Autowu_V1_Register, rhs: Autowu_V1_Register) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._jobID != rhs_storage._jobID {return false}
-        if _storage._token != rhs_storage._token {return false}
-        if _storage._rank != rhs_storage._rank {return false}
-        if _storage._spec != rhs_storage._spec {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs.jobID != rhs.jobID {return false}
+    if lhs.token != rhs.token {return false}
+    if lhs.rank != rhs.rank {return false}
+    if lhs._spec != rhs._spec {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
