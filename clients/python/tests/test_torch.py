@@ -423,3 +423,45 @@ def test_one_reported_loss_of_the_epoch_is_enough_and_restarted_ranks_are_not_bl
         late.report(t, 2.0)
     late.lr(3 * E + 1)
     assert late.plan.decided_through_epoch >= 2
+
+
+# ==================================================================== the TensorBoard example, real daemon
+
+def test_tensorboard_example_logs_every_verdict(tmp_path):
+    import os
+
+    import real_daemon as rd
+
+    if rd.missing_reason():
+        pytest.skip(rd.missing_reason())
+    pytest.importorskip("tensorboard", reason="pip install tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from autowu.client import verdict_metrics
+
+    daemon = rd.RealDaemon(tmp_path / "data")
+    try:
+        env = daemon.environment()
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(rd.REPO / "clients" / "python"),
+                                                          env.get("PYTHONPATH")]))
+        done = subprocess.run([sys.executable, str(rd.REPO / "examples" / "tensorboard_verdicts.py"), "--log-dir",
+                               str(tmp_path / "tb"), "--job-id", "tb-example"], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        state = daemon.status("tb-example")
+    finally:
+        daemon.stop()
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    from autowu.client import verdict_dict
+
+    assert set(verdict_metrics(verdict_dict(state))) <= set(scalars)
+    epochs = [int(e.value) for e in events.Scalars("autowu/epoch")]
+    assert state.decision.reason == "gp_test" and epochs == list(range(state.decision.epoch + 1))
+    assert [e.value for e in events.Scalars("autowu/switch_step")] == [state.decision.step]
+    plan = Plan.from_proto(state.plan)
+    lrs = events.Scalars("lr")  # stored as float32 by TensorBoard
+    assert [e.step for e in lrs] == list(range(8 * 30))
+    assert all(e.value == pytest.approx(plan.lr(e.step), rel=1e-6) for e in lrs)
+    assert "autowu/decision" in "".join(events.Tags()["tensors"])
