@@ -84,7 +84,10 @@ class Daemon:
                 status = self.proc.wait()
         elif self.proc is not None:
             status = self.proc.returncode
-        shutil.rmtree(self.data_dir / "store", ignore_errors=True)
+        if self.log_path.parent == self.data_dir:
+            shutil.rmtree(self.data_dir / "store", ignore_errors=True)  # keep the log
+        else:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
         return status
 
     def alive(self) -> bool:

@@ -136,7 +136,7 @@ def render(results, table, figures, results_path: Path, doc_path: Path) -> str:
     add("## How to run")
     add("")
     add("```sh")
-    add("scripts/study                      # the full study (about 30-40 minutes on 2 cores with 2 workers)")
+    add("scripts/study                      # the full study (this run's wall time is in Setup)")
     add("scripts/study --quick              # a 2-minute smoke run (the test suite's)")
     add("scripts/study --also 'autowu[policy=hold,patience=2],autowu[test=robust,policy=paper]'   # add candidates")
     add("scripts/study --workloads digits-cnn --methods autowu,tuned --seeds 1 --out-dir /tmp/s")
@@ -152,7 +152,8 @@ def render(results, table, figures, results_path: Path, doc_path: Path) -> str:
     add("")
     add(f"This run: `{meta.get('command', '')}`; {meta.get('completed_runs')} runs in "
         f"{_duration(meta.get('elapsed_seconds', 0))} with {meta.get('workers')} workers on {meta.get('cpus')} cores "
-        f"(torch {meta.get('torch')}, scikit-learn {meta.get('sklearn')}, Python {meta.get('python')}, commit "
+        f"(1-minute load average {meta.get('load_average_start', '?')} at the start, "
+        f"{meta.get('load_average_end', '?')} at the end; torch {meta.get('torch')}, scikit-learn {meta.get('sklearn')}, Python {meta.get('python')}, commit "
         f"`{meta.get('git_commit', '')}`, daemon `{meta.get('autowud', '')}`). Seeds: {_seeds(meta['seeds'])}.")
     add("")
     add("| workload | data | optimizer | epochs | batch sizes (steps/epoch) | constant LR | tuned peaks |")
@@ -176,7 +177,10 @@ def render(results, table, figures, results_path: Path, doc_path: Path) -> str:
         "seed; each epoch a fresh seeded permutation, the last incomplete batch dropped) and is evaluated once at "
         "the end on the validation (20 %) and test (20 %) splits. The tuned baseline's peak is picked per seed on "
         "that seed's validation split; its test accuracy is reported. AutoWU runs are one rank each (world size "
-        "1) with a unique job id.")
+        "1) with a unique job id; their LRs are the daemon's plan, and the switch epoch is the decision's first "
+        "decay step divided by the steps per epoch. `results.json` keeps, per run, the accuracies and losses, the "
+        "per-epoch mean training loss, the loss and LR in at most 256 bins of consecutive steps (each step when "
+        "there are fewer), and for AutoWU the decision and the end-of-epoch verdicts seen.")
     add("")
     add("## Results")
     add("")

@@ -51,7 +51,7 @@ def execute(runs: List[RunSpec], *, workers: int, binary: Optional[str], out_dir
     records: List[Dict[str, Any]] = []
     errors: List[Dict[str, Any]] = []
     meta = dict(meta, started=time.strftime("%Y-%m-%d %H:%M:%S %Z"), planned_runs=len(runs), workers=workers,
-                **_environment())
+                load_average_start=round(os.getloadavg()[0], 2), **_environment())
     try:
         endpoints = None
         if needs_daemon:
@@ -79,6 +79,7 @@ def execute(runs: List[RunSpec], *, workers: int, binary: Optional[str], out_dir
         status = daemon.stop() if daemon is not None else None
         if daemon is not None:
             meta["autowud_exit_status"] = status
+        meta["load_average_end"] = round(os.getloadavg()[0], 2)
         _write(results_path, meta, records, errors, time.monotonic() - started, finished=len(records) + len(errors) == len(runs))
     return results_path
 

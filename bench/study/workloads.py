@@ -83,15 +83,15 @@ def digits_data(seed: int) -> Splits:
 
 def digits_cnn() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),          # 32 x 4 x 4
-        nn.Flatten(), nn.Linear(32 * 16, 64), nn.ReLU(), nn.Linear(64, 10))
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),           # 16 x 4 x 4
+        nn.Flatten(), nn.Linear(16 * 16, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
 # ============================================================================ (b) MLP on tabular data
 
 def tabular_data(seed: int) -> Splits:
-    """make_classification: 12000 samples, 40 features (16 informative, 8 redundant), 6 classes of 2 clusters
+    """make_classification: 6000 samples, 40 features (16 informative, 8 redundant), 6 classes of 2 clusters
     each, 3 % flipped labels; standardised with the training split's statistics. The data set is fixed
     (random_state 1234); the seed chooses the split."""
     x, y = _tabular_raw()
@@ -104,7 +104,7 @@ def tabular_data(seed: int) -> Splits:
 @lru_cache(maxsize=1)
 def _tabular_raw():
     from sklearn.datasets import make_classification
-    return make_classification(n_samples=12000, n_features=40, n_informative=16, n_redundant=8, n_classes=6,
+    return make_classification(n_samples=6000, n_features=40, n_informative=16, n_redundant=8, n_classes=6,
                                n_clusters_per_class=2, class_sep=1.0, flip_y=0.03, random_state=1234)
 
 
@@ -118,27 +118,27 @@ SEQ_LEN, VOCAB, SEQ_CLASSES = 20, 12, 6
 
 
 def sequence_data(seed: int) -> Splits:
-    """A generated sequence task: 4000 sequences of 20 tokens drawn uniformly from a vocabulary of 12. Tokens
+    """A generated sequence task: 2500 sequences of 20 tokens drawn uniformly from a vocabulary of 12. Tokens
     0-5 are "markers"; the label is the marker that occurs most often in the second half (positions 10-19),
     ties going to the smallest marker (and to marker 0 when none occurs). Needs position-aware counting: neither
     a bag of the whole sequence's tokens nor the first half gives the answer. The data set is fixed (seed
     4321); the run's seed chooses the split."""
     rng = np.random.default_rng(4321)
-    x = rng.integers(0, VOCAB, size=(4000, SEQ_LEN))
+    x = rng.integers(0, VOCAB, size=(2500, SEQ_LEN))
     late = x[:, SEQ_LEN // 2:]
     y = np.stack([(late == m).sum(1) for m in range(SEQ_CLASSES)], 1).argmax(1)
     return _split(x, y, seed, x_dtype=torch.long)
 
 
 class SequenceTransformer(nn.Module):
-    """Token + learned position embeddings (d=32), 2 pre-norm encoder layers (4 heads, FF 64), mean pooling."""
+    """Token + learned position embeddings (d=32), pre-norm encoder layers (4 heads, FF 64), mean pooling."""
 
-    def __init__(self, d: int = 32) -> None:
+    def __init__(self, layers: int = 1, d: int = 32) -> None:
         super().__init__()
         self.tok = nn.Embedding(VOCAB, d)
         self.pos = nn.Parameter(torch.randn(SEQ_LEN, d) * 0.1)
         layer = nn.TransformerEncoderLayer(d, 4, dim_feedforward=64, dropout=0.0, batch_first=True, norm_first=True)
-        self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.enc = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, SEQ_CLASSES)
 
@@ -150,13 +150,13 @@ class SequenceTransformer(nn.Module):
 # ============================================================================ the registry
 
 WORKLOADS: Dict[str, Workload] = {w.name: w for w in (
-    Workload("digits-cnn", "CNN (2 conv + 2 dense) on scikit-learn digits 8x8, SGD + momentum 0.9",
+    Workload("digits-cnn", "CNN (conv 8, conv 16, 2 dense) on scikit-learn digits 8x8, SGD + momentum 0.9",
              digits_data, digits_cnn, optimizer="sgdm", weight_decay=5e-4, constant_lr=0.1, epochs=40,
              batch_sizes=(32, 256)),
     Workload("tabular-mlp", "MLP (40-128-128-6) on make_classification tabular data, SGD + momentum 0.9",
              tabular_data, tabular_mlp, optimizer="sgdm", weight_decay=5e-4, constant_lr=0.1, epochs=30,
              batch_sizes=(32, 256)),
-    Workload("seq-transformer", "2-layer transformer encoder on a generated marker-counting sequence task, AdamW",
+    Workload("seq-transformer", "1-layer transformer encoder (d 32, 4 heads) on a generated marker-counting sequence task, AdamW",
              sequence_data, SequenceTransformer, optimizer="adam", weight_decay=1e-2, constant_lr=1e-3,
              epochs=30, batch_sizes=(32, 256)),
 )}
