@@ -52,6 +52,7 @@ __all__ = ["AutoWULR", "MissingLossError", "StateMismatchError", "gather_state_d
 log = logging.getLogger("autowu")
 
 _STATE_VERSION = 2
+_NONE, _REF, _SUM, _FLOAT = 0, 1, 2, 3
 
 
 class StateMismatchError(AutoWUError, ValueError):
@@ -98,8 +99,12 @@ class AutoWULR(LRScheduler):
         self._buf_n = 0
         self._buf_first = 0
         self._ratios: Optional[List[float]] = None
-        self._acc: Optional[torch.Tensor] = None  # the current step's loss, summed by accumulate_loss()
-        self._acc_n = 0
+        # the current step's loss from accumulate_loss(): nothing (_NONE), one tensor by reference (_REF), a sum
+        # on the device (_SUM, in _acc, which is _acc_buf reused), or a sum of floats (_FLOAT)
+        self._acc_kind = _NONE
+        self._acc_ref: Optional[torch.Tensor] = None
+        self._acc: Optional[torch.Tensor] = None
+        self._acc_buf: Optional[torch.Tensor] = None
         self._acc_float = 0.0
         #: Where the "no loss" error points to (the framework integrations set it).
         self.missing_loss_hint = ""
@@ -148,12 +153,11 @@ class AutoWULR(LRScheduler):
         t = self.last_epoch
         if t >= 0:
             if loss is None:
-                if self._acc_n:
-                    loss = self._acc if self._acc is not None else self._acc_float
-                    self._acc_n = 0
+                if self._acc_kind:
+                    loss = self._take_accumulated()
                 else:
                     self._no_loss(t)
-            elif self._acc_n:
+            elif self._acc_kind:
                 raise ValueError("step(loss) after accumulate_loss() in the same step: give the loss one way")
             if loss is not None:
                 self._record(t, loss)
@@ -163,43 +167,59 @@ class AutoWULR(LRScheduler):
 
     def accumulate_loss(self, loss: Any) -> None:
         """Add ``loss`` (a 0-dim tensor, or a float) to the loss of the current step, reported by the next
-        ``step()`` without argument: for frameworks that call ``scheduler.step()`` themselves. The sum is kept on
-        the loss's device (no host sync). With gradient accumulation over k micro-batches, pass each micro-batch's
-        loss / k (what Lightning hands to ``on_train_batch_end`` and the HF Trainer's ``training_step`` returns),
-        so the sum is the step's mean loss."""
+        ``step()`` without argument: for frameworks that call ``scheduler.step()`` themselves. Nothing leaves the
+        device (no host sync): a step's single loss is kept by reference (it must not be changed in place before
+        ``step()``), several are summed on their device. With gradient accumulation over k micro-batches, pass
+        each micro-batch's loss / k (what Lightning hands to ``on_train_batch_end`` and the HF Trainer's
+        ``training_step`` returns), so the sum is the step's mean loss."""
+        kind = self._acc_kind
         if isinstance(loss, torch.Tensor):
             if loss.ndim:
                 if loss.numel() != 1:
                     raise ValueError(f"accumulate_loss() takes the scalar loss, got a tensor of shape "
                                      f"{tuple(loss.shape)}")
                 loss = loss.reshape(())
-            acc = self._acc
-            if acc is None or acc.device != loss.device:
-                previous = None
-                if self._acc_n and acc is not None:
-                    previous = acc
-                acc = self._acc = torch.zeros((), dtype=_loss_dtype(loss.device), device=loss.device)
-                if previous is not None:
-                    acc.copy_(previous)  # a device change within one step: rare
-                elif self._acc_n:
-                    acc.fill_(self._acc_float)
-                acc.add_(loss.detach())
-            elif self._acc_n:
-                acc.add_(loss.detach())
-            else:
-                acc.copy_(loss.detach())
-            self._acc_n += 1
+            loss = loss.detach()
+            if kind == _NONE:
+                self._acc_ref = loss  # the common case: one loss per step, no kernel at all
+                self._acc_kind = _REF
+                return
+            self._device_acc(loss.device).add_(loss)
             return
         value = float(loss)
-        if self._acc_n and self._acc is not None:
-            self._acc.add_(value)
-        elif self._acc_n:
+        if kind == _NONE:
+            self._acc_float, self._acc_kind = value, _FLOAT
+        elif kind == _FLOAT:
             self._acc_float += value
         else:
-            self._acc_float = value
-            if self._acc is not None:
-                self._acc = None
-        self._acc_n += 1
+            self._device_acc(None).add_(value)
+
+    def _device_acc(self, device: Optional[torch.device]) -> torch.Tensor:
+        """The step's running sum as a tensor on ``device`` (default: where it is), holding what was
+        accumulated so far."""
+        kind = self._acc_kind
+        if kind == _SUM and (device is None or self._acc.device == device):
+            return self._acc
+        if device is None:
+            device = self._acc_ref.device if kind == _REF else self._acc.device
+        acc = self._acc_buf
+        if acc is None or acc.device != device:
+            acc = self._acc_buf = torch.zeros((), dtype=_loss_dtype(device), device=device)
+        if kind == _REF:
+            acc.copy_(self._acc_ref)
+            self._acc_ref = None
+        elif kind == _FLOAT:
+            acc.fill_(self._acc_float)
+        elif kind == _SUM:
+            acc.copy_(self._acc)  # a device change within one step: rare
+        self._acc, self._acc_kind = acc, _SUM
+        return acc
+
+    def _take_accumulated(self) -> Any:
+        kind = self._acc_kind
+        loss = self._acc_ref if kind == _REF else self._acc if kind == _SUM else self._acc_float
+        self._acc_kind, self._acc_ref = _NONE, None
+        return loss
 
     def _no_loss(self, t: int) -> None:
         """step() without a loss at step ``t``: fine once the warmup is over (or where this rank's losses do not
@@ -340,7 +360,7 @@ class AutoWULR(LRScheduler):
             else:
                 losses, kept_first = extra.get("kept_losses"), extra.get("kept_first_step")
         self._buf_n = 0
-        self._acc_n = 0
+        self._acc_kind, self._acc_ref = _NONE, None
         self.last_epoch = int(state_dict["last_epoch"])
         self._step_count = int(state_dict.get("_step_count", 0))
         if "base_lrs" in state_dict:
