@@ -3,7 +3,7 @@
 ``examples/hf_trainer_tiny.py``: a one-layer GPT-2 built from a config (no download, HF_HUB_OFFLINE=1) on
 synthetic sequences, 8 optimizer steps per epoch, 40 epochs. In this process: an uninterrupted run (the
 reference), then a run stopped at step 40 with a checkpoint and resumed from it by a new Trainer. With
-torchrun: two gloo ranks. Checked: the LR the optimizer holds at every step and the ``learning_rate`` in the
+torchrun: two gloo ranks, accumulating gradients over 2 micro-batches. Checked: the LR the optimizer holds at every step and the ``learning_rate`` in the
 Trainer's logs are the daemon's plan's, bit for bit; the warmup ends (the daemon switched); every verdict is in
 the Trainer's log history as ``autowu/...`` metrics; the resumed run continues the same job with the reference's
 LRs bit for bit; a checkpoint of another job is refused; the two ranks agree.
@@ -163,8 +163,9 @@ def test_two_ranks_under_torchrun_agree_and_follow_the_plan(daemon, tmp_path):
     record = tmp_path / "rec"
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(EXAMPLE),
-         "--output-dir", str(tmp_path / "out"), "--epochs", str(EPOCHS), "--batch-size", "8", "--record",
-         str(record)], env=env, capture_output=True, text=True, timeout=400)
+         "--output-dir", str(tmp_path / "out"), "--epochs", str(EPOCHS), "--batch-size", "4",
+         "--gradient-accumulation-steps", "2", "--record", str(record)],
+        env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
     ranks = [json.loads(Path(f"{record}.rank{r}.json").read_text()) for r in range(2)]
     assert ranks[0]["job_id"] == ranks[1]["job_id"] and ranks[0]["job_id"].startswith("torchrun-")
@@ -172,7 +173,8 @@ def test_two_ranks_under_torchrun_agree_and_follow_the_plan(daemon, tmp_path):
     plan = Plan.from_proto(state.plan)
     assert state.spec.world_size == 2 and state.plan.final
     lrs0, lrs1 = ranks[0]["lrs"], ranks[1]["lrs"]
-    assert lrs0 == lrs1 and sorted(int(t) for t in lrs0) == list(range(T))  # 8 per device, 2 ranks: E = 8
+    # 4 per micro-batch, 2 micro-batches per step, 2 ranks: 16 sequences per step, E = 8 as in one process
+    assert lrs0 == lrs1 and sorted(int(t) for t in lrs0) == list(range(T))
     assert all(float.fromhex(lr) == plan.lr(int(t)) for t, lr in lrs0.items())
     check_logs_follow(ranks[0]["log_history"], plan, range(T))
     assert any("autowu/epoch" in e for e in ranks[0]["log_history"])
