@@ -38,23 +38,29 @@ def accuracy_vs_batch(results: Dict[str, Any], table, path: Path) -> Optional[Pa
         bss = results["meta"]["workloads"][w]["batch_sizes"]
         methods = results["meta"]["methods"]
         for k, m in enumerate(methods):
-            xs, ys, es = [], [], []
+            xs, ys, lo, hi, dots = [], [], [], [], []
             for b in bss:
                 s = table.get((w, b), {}).get(m)
                 if s:
-                    xs.append(b * 2 ** (0.05 * (k - (len(methods) - 1) / 2)))  # apart, so error bars do not overlap
-                    ys.append(100 * s["test_mean"])
-                    es.append(100 * s["test_std"])
+                    x = b * 2 ** (0.06 * (k - (len(methods) - 1) / 2))  # apart, so error bars do not overlap
+                    mean, std = 100 * s["test_mean"], 100 * s["test_std"]
+                    xs.append(x)
+                    ys.append(mean)
+                    lo.append(mean - max(0.0, mean - std))       # the bar clipped to [0, 100]
+                    hi.append(min(100.0, mean + std) - mean)
+                    dots.extend((x, 100 * a) for a in s["test_accs"])
             if xs:
                 st = _style(results, m)
-                ax.errorbar(xs, ys, yerr=es, label=m, capsize=3, linewidth=1.4, markersize=5, **st)
+                ax.errorbar(xs, ys, yerr=[lo, hi], label=m, capsize=3, linewidth=1.4, markersize=5, **st)
+                ax.scatter([d[0] for d in dots], [d[1] for d in dots], s=14, color=st["color"], alpha=0.7,
+                           linewidths=0, zorder=3)
         ax.set_xscale("log", base=2)
         ax.set_xlim(min(bss) / 1.5, max(bss) * 1.5)
         ax.set_xticks(bss)
         ax.set_xticklabels([str(b) for b in bss])
         ax.set_xlabel("batch size")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(w)
+        ax.set_title(f"{w} (bars: mean +- std; dots: seeds)", fontsize=10)
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     ncol = max(1, min(len(labels), 2 * len(workloads)))

@@ -34,10 +34,10 @@ HYPERPARAMETER_KEYS = ("eta_min", "eta_max", "rho_w", "n_test", "confidence", "p
                        "divergence_factor")
 DEFAULT_PEAKS = 8
 # The tuned grid per optimizer family: the geometric centre and the ratio of neighbouring peaks. 8 peaks cover
-# 3e-3 .. 1 for SGD + momentum and 1e-4 .. 3e-2 for AdamW; fewer peaks are the central ones of that spacing.
+# 3e-3 .. 1 for SGD + momentum and 3e-4 .. 1e-1 for AdamW; fewer peaks are the central ones of that spacing.
 TUNED_GRID = {"sgdm": (math.sqrt(3e-3 * 1.0), (1.0 / 3e-3) ** (1 / 7)),
               "sgd": (math.sqrt(3e-3 * 1.0), (1.0 / 3e-3) ** (1 / 7)),
-              "adam": (math.sqrt(1e-4 * 3e-2), (3e-2 / 1e-4) ** (1 / 7))}
+              "adam": (math.sqrt(3e-4 * 1e-1), (1e-1 / 3e-4) ** (1 / 7))}
 _SYNTAX = re.compile(r"^(?P<base>[a-z][a-z0-9-]*)(?:\[(?P<args>[^\[\]]*)\])?$")
 
 

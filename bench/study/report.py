@@ -65,7 +65,8 @@ def summarise(results: Dict[str, Any]) -> Dict[Cell, Dict[str, Dict[str, Any]]]:
             if not runs:
                 continue
             test = np.array([r["test_acc"] for r in runs])
-            s: Dict[str, Any] = dict(n=len(runs), seeds=[r["seed"] for r in runs], test_mean=float(test.mean()),
+            s: Dict[str, Any] = dict(n=len(runs), seeds=[r["seed"] for r in runs], test_accs=[float(t) for t in test],
+                                     test_mean=float(test.mean()),
                                      test_std=float(test.std(ddof=1)) if len(runs) > 1 else 0.0,
                                      val_mean=float(np.mean([r["val_acc"] for r in runs])),
                                      steps_per_epoch=runs[0]["steps_per_epoch"], epochs=runs[0]["epochs"])
