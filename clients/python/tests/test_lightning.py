@@ -8,8 +8,8 @@ switch is what ``autowu replay`` decides on the rank-averaged losses; every verd
 ``autowu/...`` metrics; B + C ran the steps of A with the same LRs bit for bit, under one job (C continued B's,
 no second warmup, no new job).
 
-Skipped without the autowud binary, lightning or scikit-learn. About 3 minutes on 2 cores under a load average
-of 5-10 (A and B run at once; most of it is importing lightning in four processes, then two).
+Skipped without the autowud binary, lightning or scikit-learn. 110 s on 2 cores at a load average of
+5.5 (A and B run at once; most of it is importing lightning in four processes, then two).
 """
 
 from __future__ import annotations
