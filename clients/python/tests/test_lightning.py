@@ -170,3 +170,32 @@ def test_a_resumed_fit_continues_bit_for_bit_under_the_same_job(runs):
     saved = runs["checkpoint"]["callbacks"]["AutoWUCallback"]["scheduler"]
     assert saved["last_epoch"] == stopped_at and saved["autowu"]["job_id"] == summaries["B"]["job_id"]
     assert saved["autowu"]["world_size"] == 2 and sorted(saved["autowu"]["ranks"]) == [0, 1]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Lightning's advice (srun, few workers, ...)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_a_module_with_its_own_lr_scheduler_is_refused(tmp_path):
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from autowu.errors import AutoWUError
+    from autowu.lightning import AutoWUCallback
+
+    class WithScheduler(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.net(batch[0]).pow(2).mean()
+
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=0.1)
+            return [opt], [torch.optim.lr_scheduler.StepLR(opt, 10)]
+
+    trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         callbacks=[AutoWUCallback(job_id="never-registered")], default_root_dir=tmp_path)
+    with pytest.raises(AutoWUError, match="configure_optimizers must return the optimizer alone.*StepLR"):
+        trainer.fit(WithScheduler(), DataLoader(TensorDataset(torch.ones(4, 2)), batch_size=2))

@@ -20,7 +20,6 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict
 
 import pytest
 
