@@ -40,6 +40,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "Consecutive positive tests needed to switch.")
     var patience: Int = AutoWUConfiguration(stepsPerEpoch: 1, totalSteps: 2).patience
 
+    @Option(help: "Steps between an epoch's end and the step its verdict takes effect at: 1 as the daemon's jobs (default), 0 for Algorithm 1 exactly.")
+    var decisionDelaySteps = 1
+
     @Option(help: "GP solver: \(SolverKind.allCases.map(\.rawValue).joined(separator: " or ")).")
     var solver: SolverKind = .fast
 
@@ -54,6 +57,7 @@ struct ReplayCommand: ParsableCommand {
         configuration.test.kind = test
         configuration.policy = policy
         configuration.patience = patience
+        configuration.decisionDelaySteps = decisionDelaySteps
         let report: ReplayReport
         do {
             let loaded = try LossTrace.read(path: trace)

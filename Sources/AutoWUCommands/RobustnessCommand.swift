@@ -20,12 +20,20 @@ struct RobustnessCommand: ParsableCommand {
     @Option(help: "The warmup policy the decisions are replayed under.")
     var policy: WarmupPolicy = .paper
 
+    @Option(help: "The robust test's outlier threshold, in robust noise deviations.")
+    var outlierThreshold = MinimumTestSettings().outlierThreshold
+
+    @Option(help: "The robust test's outlier window, in losses.")
+    var outlierWindow = MinimumTestSettings().outlierWindow
+
     @Flag(help: "List every perturbation, not only the summary per trace.")
     var verbose = false
 
     func run() throws {
         var study = RobustnessStudy()
         study.policy = policy
+        study.outlierThreshold = outlierThreshold
+        study.outlierWindow = outlierWindow
         var totals: [MinimumTestKind: (kept: Int, all: Int)] = [:]
         print("trace                                          test    clean switch         kept  moved")
         for path in traces {

@@ -48,6 +48,8 @@ public struct RobustnessStudy: Sendable {
     public var epochTolerance = 2
     public var rateTolerance = 1.25
     public var policy: WarmupPolicy = .paper
+    public var outlierThreshold = MinimumTestSettings().outlierThreshold
+    public var outlierWindow = MinimumTestSettings().outlierWindow
 
     public init() {}
 
@@ -79,6 +81,8 @@ public struct RobustnessStudy: Sendable {
         var configuration = AutoWUConfiguration(stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps)
         configuration.test.kind = test
         configuration.policy = policy
+        configuration.test.outlierThreshold = outlierThreshold
+        configuration.test.outlierWindow = outlierWindow
         let clean = try decide(losses, configuration: configuration)
         let switchStep = clean?.step ?? losses.count
         return try Self.perturbations(cleanSwitchStep: switchStep).map { perturbation in

@@ -31,6 +31,8 @@ final class DaemonServer {
     /// so a daemon with thousands of idle jobs does not scan them all after every message.
     private var timedJobs: Set<String> = []
     static let incompleteGraceMilliseconds = 20
+    /// Attempts at one epoch's test before its job is failed (a failure is a bug: the core answers every input).
+    static let maximumTestAttempts = 2
 
     private var control: ZMQSocket!
     private var ingest: ZMQSocket!
@@ -317,6 +319,7 @@ final class DaemonServer {
         if epoch < 0 || job.satisfies(epoch: epoch) {
             return try send(to: peer, .with { $0.requestID = requestID; $0.job = job.state })
         }
+        if let failure = job.failure { throw ProtocolError(.errorInternal, failure) }
         let wait = Int(min(snapshot.waitMs, WireProtocol.maximumWaitMilliseconds))
         // Ask the rank for its losses only when some are still missing a moment later: most waits need none.
         let rank = Int(snapshot.rank)
@@ -389,8 +392,21 @@ final class DaemonServer {
             job.testInFlight = false
             counters.add("tests.failed")
             logger.error("test failed", metadata: ["job": "\(job.id)", "epoch": "\(result.epoch)", "error": "\(failure)"])
+            // Never drop an epoch: try it once more, then tell the ranks that this job can decide no more.
+            job.failedTestAttempts += 1
+            if job.failedTestAttempts < Self.maximumTestAttempts {
+                job.closedEpochs.insert(result.closed, at: 0)
+                markReady(job)
+            } else {
+                job.failure = "the test of epoch \(result.epoch) failed \(job.failedTestAttempts) times (\(failure)); this job can make no more decisions: please report it with the daemon's log"
+                for waiter in job.waiters {
+                    try? reply(to: waiter.peer, requestID: waiter.requestID, error: ProtocolError(.errorInternal, job.failure!))
+                }
+                job.waiters = []
+            }
             return
         }
+        job.failedTestAttempts = 0
         counters.add("tests.run")
         unpersisted.append(result)
     }

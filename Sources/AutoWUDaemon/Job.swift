@@ -17,6 +17,10 @@ final class Job {
     /// Closed epochs waiting for their test, oldest first.
     var closedEpochs: [ClosedEpoch] = []
     var testInFlight = false
+    /// Failed attempts of the oldest closed epoch's test; after `maximumTestAttempts` the job is failed.
+    var failedTestAttempts = 0
+    /// Why the job can make no more decisions (its test failed for good); its ranks get this as an error.
+    var failure: String?
     /// Snapshot requests waiting for a verdict.
     var waiters: [Waiter] = []
     /// When the first open epoch must be closed even if incomplete (a snapshot is waiting for it).

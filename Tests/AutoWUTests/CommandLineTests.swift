@@ -74,11 +74,11 @@ struct CommandRun {
         #expect(object["switched"] as? Bool == true)
         #expect(object["reason"] as? String == "gp_test")
         let epoch = try #require(object["switch_epoch"] as? Int)
-        #expect(object["switch_step"] as? Int == (epoch + 1) * 3)
+        #expect(object["switch_step"] as? Int == (epoch + 1) * 3 + 1, "the daemon's decision delay, d = 1, by default")
         #expect(object["lr_after_switch"] as? Double != nil)
         let checks = try #require(object["checks"] as? [[String: Any]])
         #expect(checks.count == epoch + 1)
-        for key in ["epoch", "step", "lr", "p_min", "votes", "positive", "argmin_x"] {
+        for key in ["epoch", "step", "lr", "p_min", "votes", "positive", "argmin_x", "holding", "outliers"] {
             #expect(checks[0][key] != nil, "missing \(key)")
         }
         #expect((checks[0]["p_min"] as? [Double])?.count == 5 && (checks[0]["argmin_x"] as? [Double])?.count == 5)
@@ -106,7 +106,15 @@ struct CommandRun {
         #expect(run.status == 0)
         let lines = run.stdout.split(separator: "\n")
         #expect(lines.first?.hasPrefix("epoch") == true)
-        #expect(lines.last?.hasPrefix("switch after epoch") == true)
+        #expect(lines.contains { $0.hasPrefix("switch after epoch") })
+        // The trace was recorded on the plain ramp; the default hold policy says what its replay means.
+        #expect(lines.contains { $0.contains("  hold") })
+        #expect(lines.last?.hasPrefix("note: the hold policy would have held the LR from step") == true)
         #expect(lines.count > 80)
+        let paper = try CommandRun.autowu(["replay", Repository.path("traces/digits_bs512_seed0_spe3_ep120_W360.csv"),
+                                           "--steps-per-epoch", "3", "--total-steps", "720", "--policy", "paper",
+                                           "--test", "paper", "--decision-delay-steps", "0"])
+        #expect(paper.stdout.split(separator: "\n").last?.hasPrefix("switch after epoch 85") == true, "the paper's method, Algorithm 1")
+        #expect(!paper.stdout.contains("hold"))
     }
 }

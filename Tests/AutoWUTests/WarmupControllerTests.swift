@@ -128,6 +128,7 @@ import Testing
     @Test func thePlanFollowsTheDecision() throws {
         var config = configuration(spe: 3, total: 720)
         config.decay = .constantThenCosine
+        config.policy = .paper  // no holds: the warmup is one segment (HoldPolicyTests has the held plans)
         let trace = try Repository.trace("digits_bs512_seed0_spe3_ep120_W360.csv")
         var controller = try WarmupController(configuration: config)
         let before = controller.plan

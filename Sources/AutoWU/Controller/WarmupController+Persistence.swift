@@ -5,6 +5,7 @@ extension WarmupController {
     /// a NaN baseline) are written as strings, since JSON has no literal for them.
     public func persisted() throws -> [UInt8] {
         let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]  // the same state, the same bytes
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return Array(try encoder.encode(self))
     }

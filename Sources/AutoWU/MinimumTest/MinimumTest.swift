@@ -87,8 +87,11 @@ public struct MinimumTest<Solver: GaussianProcessSolver>: Sendable {
     /// C0 (the fit's points) and C1..C_n (the posteriors'), as indices into the losses, in the order the
     /// generator draws them.
     public func drawSubsets(finite: [Int], sampler: inout SubsetSampler) -> (fit: [Int], tests: [[Int]]) {
-        let fit = sampler.sortedSubset(of: finite, size: settings.fitSubsetSize)
-        let tests = (0..<settings.testCount).map { _ in sampler.sortedSubset(of: finite, size: settings.testSubsetSize) }
+        func draw(_ size: Int) -> [Int] {
+            settings.kind == .robust ? sampler.keyedSubset(of: finite, size: size) : sampler.sortedSubset(of: finite, size: size)
+        }
+        let fit = draw(settings.fitSubsetSize)
+        let tests = (0..<settings.testCount).map { _ in draw(settings.testSubsetSize) }
         return (fit, tests)
     }
 

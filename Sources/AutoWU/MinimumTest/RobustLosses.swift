@@ -4,9 +4,11 @@ import Foundation
 /// one fixed scale (docs/decisions.md, "The robust test").
 ///
 /// 1. Outliers (a Hampel filter): a loss whose distance from the median of its `window` neighbours exceeds
-///    `threshold` robust noise deviations is set aside (NaN: dropped from the fit, its index kept), as are
-///    non-finite losses. The window is shifted inward at the edges, so the latest losses are judged by their
-///    own neighbours too; a burst of fewer than half a window cannot move the median.
+///    `threshold` noise deviations is set aside (NaN: dropped from the fit, its index kept), as are
+///    non-finite losses. The deviation is the larger of the window's own (its MAD: noise grows with the LR,
+///    and a steep stretch widens it) and the whole history's (so a quiet window does not flag ordinary
+///    noise). The window is shifted inward at the edges, so the latest losses are judged by their own
+///    neighbours too; a burst of fewer than half a window moves neither its median nor its MAD much.
 /// 2. Scale: z = (L - median) / s, where s makes the robust noise variance equal to the GP's initial noise
 ///    variance, the noise level the paper's constants (initial noise, noise floor, outputscale, Adam's step)
 ///    were chosen for. Multiplying every loss by c > 0 or adding a constant leaves z unchanged (bit for bit
@@ -34,6 +36,7 @@ public struct RobustLosses: Sendable, Equatable {
         // Residuals from the running median of the finite losses (neighbours in step order).
         let half = max(1, window / 2)
         var residuals = [Double](repeating: 0, count: finite.count)
+        var localDeviations = [Double](repeating: 0, count: finite.count)
         var neighbourhood: [Double] = []
         neighbourhood.reserveCapacity(2 * half + 1)
         for k in finite.indices {
@@ -41,7 +44,10 @@ public struct RobustLosses: Sendable, Equatable {
             let upper = min(finite.count, lower + 2 * half + 1)
             neighbourhood.removeAll(keepingCapacity: true)
             neighbourhood.append(contentsOf: finiteValues[lower..<upper])
-            residuals[k] = finiteValues[k] - Self.median(&neighbourhood)
+            let center = Self.median(&neighbourhood)
+            residuals[k] = finiteValues[k] - center
+            for j in neighbourhood.indices { neighbourhood[j] = abs(neighbourhood[j] - center) }
+            localDeviations[k] = Self.madToDeviation * Self.median(&neighbourhood)
         }
         var absolute = residuals.map { $0.isFinite ? abs($0) : .infinity }
         var deviation = Self.madToDeviation * Self.median(&absolute)
@@ -58,16 +64,19 @@ public struct RobustLosses: Sendable, Equatable {
             self.init(values: values, outliers: 0, noiseDeviation: 0)
             return
         }
-        let limit = threshold * deviation
-        var kept: [Double] = []
-        var outliers = 0
-        for k in finite.indices {
-            if abs(residuals[k]) <= limit { kept.append(finiteValues[k]) } else { outliers += 1 }
+        let isKept = finite.indices.map { k in
+            // Non-finite residuals or deviations (losses near the largest double) count as outliers.
+            abs(residuals[k]) <= threshold * max(deviation, localDeviations[k].isFinite ? localDeviations[k] : 0)
         }
-        var sortedKept = kept
-        let center = Self.median(&sortedKept)
+        var kept = finite.indices.filter { isKept[$0] }.map { finiteValues[$0] }
+        let outliers = finite.count - kept.count
+        guard !kept.isEmpty else {
+            self.init(values: values, outliers: outliers, noiseDeviation: deviation)
+            return
+        }
+        let center = Self.median(&kept)
         let scale = deviation / targetNoiseVariance.squareRoot()
-        for (k, index) in finite.enumerated() where abs(residuals[k]) <= limit {
+        for (k, index) in finite.enumerated() where isKept[k] {
             values[index] = (losses[index] - center) / scale
         }
         self.init(values: values, outliers: outliers, noiseDeviation: deviation)

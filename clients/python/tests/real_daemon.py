@@ -140,11 +140,3 @@ class RealDaemon:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
-
-
-def fnv1a64(text: str) -> int:
-    """The daemon's seed of a job's subset generator (SPEC section 9)."""
-    h = 0xCBF29CE484222325
-    for byte in text.encode():
-        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
