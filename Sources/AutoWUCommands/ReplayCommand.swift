@@ -37,8 +37,8 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "The warmup policy: hold (default: the LR is held while a positive streak is confirmed) or paper (Algorithm 1).")
     var policy: WarmupPolicy = .hold
 
-    @Option(help: "Consecutive positive tests needed to switch.")
-    var patience: Int = AutoWUConfiguration(stepsPerEpoch: 1, totalSteps: 2).patience
+    @Option(help: "Consecutive positive tests needed to switch (default: 2 with the hold policy, 3 with the paper's).")
+    var patience: Int?
 
     @Option(help: "Steps between an epoch's end and the step its verdict takes effect at: 1 as the daemon's jobs (default), 0 for Algorithm 1 exactly.")
     var decisionDelaySteps = 1
@@ -56,7 +56,7 @@ struct ReplayCommand: ParsableCommand {
         configuration.seed = seed
         configuration.test.kind = test
         configuration.policy = policy
-        configuration.patience = patience
+        configuration.patience = patience ?? AutoWUConfiguration.defaultPatience(policy)
         configuration.decisionDelaySteps = decisionDelaySteps
         let report: ReplayReport
         do {

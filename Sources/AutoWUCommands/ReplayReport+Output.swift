@@ -27,6 +27,7 @@ extension ReplayReport {
             case .gpTest: why = "\(configuration.patience) positive tests in a row"
             case .diverged: why = "the loss diverged"
             case .maxWarmup: why = "no minimum found by floor(rho_w * T)"
+            case .rebound: why = "the loss climbed back more than half of the way it had come down"
             }
             out += "switch after epoch \(d.epoch) (\(why)): decay from step \(d.step) at lr \(format(d.learningRate, "%.6g"))"
             out += " (t* = \(format(d.minimumStep, "%.1f")))\n"

@@ -37,7 +37,6 @@ public struct JobParameters: Sendable, Equatable {
         if h.hasConfidence { c.test.confidence = h.confidence }
         if h.hasPatience {
             guard h.patience >= 1, h.patience <= 1000 else { throw invalid("patience must be between 1 and 1000, got \(h.patience)") }
-            c.patience = Int(h.patience)
         }
         if h.hasDivergenceFactor { c.divergenceFactor = h.divergenceFactor }
         switch spec.decay {
@@ -68,6 +67,7 @@ public struct JobParameters: Sendable, Equatable {
         case .policyPaper: c.policy = .paper
         case .UNRECOGNIZED(let value): throw invalid("unknown warmup policy \(value)")
         }
+        c.patience = h.hasPatience ? Int(h.patience) : AutoWUConfiguration.defaultPatience(c.policy)
         do {
             try c.validate()
         } catch let error as ConfigurationError {

@@ -1,7 +1,10 @@
 /// What the warmup does between the first positive test and the switch (docs/decisions.md).
 public enum WarmupPolicy: String, Sendable, Equatable, Codable, CaseIterable {
     /// The ramp holds its LR from the gate of a positive test while the streak is being confirmed, and
-    /// resumes where it stopped after a negative test: confirming the minimum costs no overshoot.
+    /// resumes where it stopped after a negative test: confirming the minimum costs no overshoot. Two
+    /// positive tests switch; a loss that climbs back half of the way it came down ends the warmup at once
+    /// (`rebound`); and a warmup that reaches floor(rho_w * T) decays from the LR at the last test's
+    /// estimate of the minimum rather than from the LR reached.
     case hold
     /// Algorithm 1: the ramp goes on growing until the switch.
     case paper
@@ -21,8 +24,8 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
     public var maximumRate = 1.0
     public var warmupFraction = 0.5
     public var policy: WarmupPolicy = .hold
-    /// p: consecutive positive tests needed to switch.
-    public var patience = 3
+    /// p: consecutive positive tests needed to switch (the paper: 3; the hold policy: 2).
+    public var patience = 2
     /// An epoch whose median loss (NaN/inf counting as +inf) exceeds this many times the magnitude of the
     /// first epoch's median has diverged (see `DivergenceRule`).
     public var divergenceFactor = 100.0
@@ -45,6 +48,7 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
         var configuration = AutoWUConfiguration(stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps)
         configuration.policy = .paper
         configuration.test = .paper
+        configuration.patience = 3
         return configuration
     }
 
@@ -52,6 +56,9 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
         case stepsPerEpoch, totalSteps, decay, warmupShape, minimumRate, maximumRate, warmupFraction, policy, patience
         case divergenceFactor, test, decisionDelaySteps, seed
     }
+
+    /// The patience a policy uses unless told otherwise.
+    public static func defaultPatience(_ policy: WarmupPolicy) -> Int { policy == .paper ? 3 : 2 }
 
     /// A configuration persisted before the hold policy existed decodes as the paper's policy it ran.
     public init(from decoder: any Decoder) throws {

@@ -4,8 +4,12 @@ public enum SwitchReason: String, Sendable, Codable {
     case gpTest = "gp_test"
     /// The loss blew up or stopped being finite; the LR comes from the finite history before it.
     case diverged
-    /// No minimum by floor(rho_w * T): the decay starts from the LR reached.
+    /// No minimum by floor(rho_w * T): the decay starts from the LR reached (the paper's policy) or from the
+    /// LR at the last test's estimate of the minimum (the hold policy).
     case maxWarmup = "max_warmup"
+    /// The loss climbed back more than half of the way it had come down (the hold policy): the warmup has
+    /// gone past its minimum, whether or not the GP is sure yet.
+    case rebound
 }
 
 /// The end of the warmup: from `step` on, the decay schedule runs from `learningRate`.

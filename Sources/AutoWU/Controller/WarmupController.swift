@@ -30,6 +30,9 @@ public struct WarmupController: Sendable, Equatable, Codable {
     public private(set) var sampler: SubsetSampler
     /// The first epoch's median finite loss, for the divergence rule.
     public private(set) var baselineLoss: Double?
+    /// The lowest epoch median so far and the last test's t* (the hold policy's rebound and max-warmup rules).
+    public private(set) var bestEpochMedian: Double?
+    public private(set) var lastMinimumStep: Double?
     public private(set) var decision: SwitchDecision?
 
     public init(configuration: AutoWUConfiguration) throws {
@@ -42,7 +45,7 @@ public struct WarmupController: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case configuration, warmup, path, losses, streak, fit, sampler, baselineLoss, decision
+        case configuration, warmup, path, losses, streak, fit, sampler, baselineLoss, bestEpochMedian, lastMinimumStep, decision
     }
 
     /// A controller persisted before holds existed has a path without holds.
@@ -56,6 +59,8 @@ public struct WarmupController: Sendable, Equatable, Codable {
         fit = try c.decode(HyperparameterFit.self, forKey: .fit)
         sampler = try c.decode(SubsetSampler.self, forKey: .sampler)
         baselineLoss = try c.decodeIfPresent(Double.self, forKey: .baselineLoss)
+        bestEpochMedian = try c.decodeIfPresent(Double.self, forKey: .bestEpochMedian)
+        lastMinimumStep = try c.decodeIfPresent(Double.self, forKey: .lastMinimumStep)
         decision = try c.decodeIfPresent(SwitchDecision.self, forKey: .decision)
     }
 
@@ -120,6 +125,15 @@ public struct WarmupController: Sendable, Equatable, Codable {
         streak = check.positive ? streak + 1 : 0
         verdict.check = check
         verdict.streak = streak
+        let median = DivergenceRule.baseline(of: epochLosses)
+        defer { if let median { bestEpochMedian = min(bestEpochMedian ?? median, median) } }
+        if check.note == nil { lastMinimumStep = Double(t) * check.meanArgmin }
+        if configuration.policy == .hold, streak < configuration.patience,
+           let median, let noise = check.noiseDeviation, hasRebounded(median: median, noise: noise) {
+            let minimumStep = check.note == nil ? Double(t) * check.meanArgmin : Double(t)
+            verdict.decision = decide(.rebound, epoch: epoch, step: switchStep, minimumStep: minimumStep)
+            return verdict
+        }
         if streak >= configuration.patience {
             verdict.decision = decide(.gpTest, epoch: epoch, step: switchStep, minimumStep: Double(t) * check.meanArgmin)
         } else if configuration.policy == .hold {
@@ -138,7 +152,19 @@ public struct WarmupController: Sendable, Equatable, Codable {
     public mutating func concludeIfNoTestRemains() -> SwitchDecision? {
         guard decision == nil, !isTested(epoch: epochsCompleted) else { return nil }
         let w = warmup.warmupSteps
-        return decide(.maxWarmup, epoch: (w - 1) / configuration.stepsPerEpoch, step: w, minimumStep: Double(w))
+        // The hold policy trusts the last test's estimate of the minimum even if it was not confident:
+        // decaying from the LR reached at floor(rho_w T) is the paper's choice, and often far too high.
+        let minimumStep = configuration.policy == .hold ? min(lastMinimumStep ?? Double(w), Double(w)) : Double(w)
+        return decide(.maxWarmup, epoch: (w - 1) / configuration.stepsPerEpoch, step: w, minimumStep: minimumStep)
+    }
+
+    /// The rebound rule: the loss had come down from its first epoch's median by more than 10 noise
+    /// deviations, and this epoch's median has climbed back more than half of that way. Differences of
+    /// medians over a noise deviation: free of the loss's scale and offset, like the robust test.
+    func hasRebounded(median: Double, noise: Double) -> Bool {
+        guard let baseline = baselineLoss, let best = bestEpochMedian, noise > 0 else { return false }
+        let drop = baseline - best
+        return drop > 10 * noise && median - best > 0.5 * drop
     }
 
     /// Eq. 5: the decay starts from the warmup path's LR at t*.

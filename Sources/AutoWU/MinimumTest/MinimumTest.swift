@@ -18,12 +18,13 @@ public struct MinimumTest<Solver: GaussianProcessSolver>: Sendable {
     /// Runs the test on `losses` (any count, NaN/inf allowed). Moves the warm-started `fit` and the
     /// `sampler` forward, as the reference does from one test to the next.
     public func run(losses rawLosses: [Double], fit: inout HyperparameterFit, sampler: inout SubsetSampler) -> MinimumTestResult {
-        var losses = rawLosses, outliers = 0
+        var losses = rawLosses, outliers = 0, noiseDeviation: Double?
         if settings.kind == .robust {
             let robust = RobustLosses(rawLosses, window: settings.outlierWindow, threshold: settings.outlierThreshold,
                                       targetNoiseVariance: settings.initialNoise)
             losses = robust.values
             outliers = robust.outliers
+            noiseDeviation = robust.noiseDeviation
         }
         let n = Double(losses.count)
         let finite = losses.indices.filter { losses[$0].isFinite }
@@ -67,7 +68,8 @@ public struct MinimumTest<Solver: GaussianProcessSolver>: Sendable {
         let votes = pMin.filter { $0 > settings.confidence }.count
         return MinimumTestResult(pMin: pMin, argminX: argminX, votes: votes,
                                  positive: 2 * votes > settings.testCount, finitePoints: finite.count,
-                                 model: model, fitLoss: [initialLoss, finalLoss], outliers: outliers)
+                                 model: model, fitLoss: [initialLoss, finalLoss], outliers: outliers,
+                                 noiseDeviation: noiseDeviation)
     }
 
     /// The fit's state before a job's first test (the reference's starting point).

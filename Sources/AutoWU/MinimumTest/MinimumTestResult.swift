@@ -18,6 +18,8 @@ public struct MinimumTestResult: Sendable, Equatable, Codable {
     public var outliers = 0
     /// Why the test could not be trusted (it is then negative); nil for a sound test.
     public var note: String?
+    /// The robust test's noise deviation of the raw losses (nil for the paper's test).
+    public var noiseDeviation: Double?
 
     /// mean_i argmin_x: t* / t of Eq. 5.
     public var meanArgmin: Double {
