@@ -3,6 +3,10 @@
 /// Values are kept per rank and averaged in rank order when the epoch closes, so the mean does not depend on
 /// the order reports arrived in: a daemon that restarts and receives the same reports again computes the
 /// same bits, and so the same decisions.
+///
+/// Storage is sparse: an epoch holds only the reports that arrived, keyed by (step, rank), and the per-rank
+/// tallies of the ranks that reported. Memory grows with the reports received, never with the declared
+/// `world_size x steps_per_epoch` (65536 x 65535 would be 34 GB dense); `bytes` is what it holds now.
 struct LossAggregator: Sendable {
     enum Outcome: Equatable {
         case accepted
@@ -29,22 +33,25 @@ struct LossAggregator: Sendable {
         }
     }
 
-    /// One open epoch: values[step * ranks + rank], `reported` marks which are set.
-    private struct EpochBuffer: Sendable {
-        var values: [Double]
-        var reported: [Bool]
-        var reportedCount = 0
+    /// The reports of one open epoch.
+    private struct EpochReports: Sendable {
+        /// Slot (step in the epoch * ranks + rank) -> the first loss reported for it.
+        var values: [Int: Double] = [:]
         /// Reports per rank, to tell a rank whether the daemon has all of its losses.
-        var rankCounts: [Int]
+        var rankCounts: [Int: Int] = [:]
 
         /// Keeps the first report of a (rank, step); false for a duplicate.
         mutating func record(slot: Int, rank: Int, loss: Double) -> Bool {
-            guard !reported[slot] else { return false }
-            reported[slot] = true
+            guard values.index(forKey: slot) == nil else { return false }
             values[slot] = loss
-            reportedCount += 1
-            rankCounts[rank] += 1
+            rankCounts[rank, default: 0] += 1
             return true
+        }
+
+        /// The bytes of the two tables' storage (keys, values and their occupancy bitmaps).
+        var bytes: Int {
+            values.capacity * (MemoryLayout<Int>.stride + MemoryLayout<Double>.stride + 1)
+                + rankCounts.capacity * (2 * MemoryLayout<Int>.stride + 1)
         }
     }
 
@@ -54,7 +61,14 @@ struct LossAggregator: Sendable {
     /// How many epochs past the first open one may hold reports.
     let lookahead: Int
     private(set) var firstOpenEpoch: Int
-    private var buffers: [Int: EpochBuffer] = [:]
+    private var epochs: [Int: EpochReports] = [:]
+
+    /// Storage held for reports, in bytes (what a memory budget counts).
+    var bytes: Int { epochs.values.reduce(0) { $0 + $1.bytes } }
+
+    /// The most bytes one more accepted report can add (a table doubling its storage is counted when it
+    /// happens, in `bytes`; this is the steady cost of a report).
+    static let bytesPerReport = 2 * (MemoryLayout<Int>.stride + MemoryLayout<Double>.stride + 1)
 
     init(stepsPerEpoch: Int, ranks: Int, decisionDelaySteps: Int, firstOpenEpoch: Int) {
         self.stepsPerEpoch = stepsPerEpoch
@@ -66,48 +80,52 @@ struct LossAggregator: Sendable {
 
     mutating func record(rank: Int, step: Int, loss: Double) -> Outcome {
         guard rank >= 0, rank < ranks else { return .ignoredRank }
+        guard step >= 0 else { return .late }
         let epoch = step / stepsPerEpoch
-        guard step >= 0, epoch >= firstOpenEpoch else { return .late }
-        guard epoch <= firstOpenEpoch + lookahead else { return .tooFarAhead }
+        guard epoch >= firstOpenEpoch else { return .late }
+        guard epoch - firstOpenEpoch <= lookahead else { return .tooFarAhead }
+        // At most 65536 x 65536 slots per epoch (the protocol's limits): fits an Int.
         let slot = (step - epoch * stepsPerEpoch) * ranks + rank
-        let size = stepsPerEpoch * ranks, rankCount = ranks
-        // Mutated in place through the dictionary's accessor: copying the buffer per report would make
-        // ingest quadratic in the epoch's size.
-        let isNew = buffers[epoch, default: EpochBuffer(values: Array(repeating: .nan, count: size),
-                                                       reported: Array(repeating: false, count: size),
-                                                       rankCounts: Array(repeating: 0, count: rankCount))]
-            .record(slot: slot, rank: rank, loss: loss)
+        // Mutated in place through the dictionary's accessor: no copy of the epoch's table per report.
+        let isNew = epochs[epoch, default: EpochReports()].record(slot: slot, rank: rank, loss: loss)
         return isNew ? .accepted : .duplicate
     }
 
     /// Every (rank, step) of the first open epoch has been reported.
     var isFirstOpenEpochComplete: Bool {
-        (buffers[firstOpenEpoch]?.reportedCount ?? 0) == stepsPerEpoch * ranks
+        (epochs[firstOpenEpoch]?.values.count ?? 0) == stepsPerEpoch * ranks
     }
+
+    /// Reports held for the first open epoch.
+    var firstOpenEpochReports: Int { epochs[firstOpenEpoch]?.values.count ?? 0 }
 
     /// Whether every loss `rank` owes for the epochs up to `epoch` has arrived (or no longer matters).
     func hasEverything(from rank: Int, through epoch: Int) -> Bool {
         guard rank >= 0, rank < ranks else { return true }
         guard epoch >= firstOpenEpoch else { return true }
-        for open in firstOpenEpoch...epoch where (buffers[open]?.rankCounts[rank] ?? 0) < stepsPerEpoch { return false }
+        // Epochs past the lookahead never hold reports: the first of them already answers (no loop to Int.max).
+        for open in firstOpenEpoch...min(epoch, firstOpenEpoch + lookahead + 1)
+        where (epochs[open]?.rankCounts[rank] ?? 0) < stepsPerEpoch {
+            return false
+        }
         return true
     }
 
     /// Closes the first open epoch: the per-step mean over the ranks that reported (NaN where none did),
     /// and how many (rank, step) reports were missing.
     mutating func closeFirstOpenEpoch() -> (losses: [Double], missing: Int) {
-        let buffer = buffers.removeValue(forKey: firstOpenEpoch)
+        let reports = epochs.removeValue(forKey: firstOpenEpoch)
         firstOpenEpoch += 1
-        guard let buffer else { return (Array(repeating: .nan, count: stepsPerEpoch), stepsPerEpoch * ranks) }
-        var losses = [Double](repeating: .nan, count: stepsPerEpoch)
-        for step in 0..<stepsPerEpoch {
-            var sum = 0.0, count = 0
-            for rank in 0..<ranks where buffer.reported[step * ranks + rank] {
-                sum += buffer.values[step * ranks + rank]
-                count += 1
-            }
-            if count > 0 { losses[step] = sum / Double(count) }
+        guard let reports else { return (Array(repeating: .nan, count: stepsPerEpoch), stepsPerEpoch * ranks) }
+        // Summed in slot order, which is rank order within each step: the same bits whatever the arrival order.
+        var sums = [Double](repeating: 0, count: stepsPerEpoch)
+        var counts = [Int](repeating: 0, count: stepsPerEpoch)
+        for slot in reports.values.keys.sorted() {
+            let step = slot / ranks
+            sums[step] += reports.values[slot]!
+            counts[step] += 1
         }
-        return (losses, stepsPerEpoch * ranks - buffer.reportedCount)
+        let losses = (0..<stepsPerEpoch).map { counts[$0] > 0 ? sums[$0] / Double(counts[$0]) : .nan }
+        return (losses, stepsPerEpoch * ranks - reports.values.count)
     }
 }
