@@ -96,7 +96,7 @@ let package = Package(
         .testTarget(
             name: "AutoWUIntegrationTests",
             dependencies: ["AutoWU", "AutoWUProtocol", "AutoWUClient", "AutoWUCommands", "AutoWUTestKit", "ZeroMQ",
-                           "autowud", "autowu"]
+                           "AutoWUStore", "autowud", "autowu", "autowu-fuzz"]
         ),
     ],
     swiftLanguageModes: [.v6]
