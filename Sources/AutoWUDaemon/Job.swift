@@ -107,6 +107,10 @@ final class Job {
         if !controller.isWarmingUp {
             closedEpochs.removeAll()
             closeDeadline = nil
+            // No epoch is tested any more: the reports of the open ones are let go.
+            aggregator = LossAggregator(stepsPerEpoch: aggregator.stepsPerEpoch, ranks: aggregator.ranks,
+                                        decisionDelaySteps: parameters.configuration.decisionDelaySteps,
+                                        firstOpenEpoch: controller.epochsCompleted)
         }
     }
 

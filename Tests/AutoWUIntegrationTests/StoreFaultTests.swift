@@ -23,7 +23,7 @@ import Testing
     @Test func aSecondDaemonOnTheSameDataDirectoryRefusesAndNamesTheHolder() throws {
         let first = try DaemonProcess()
         let holder = try #require(first.process?.processIdentifier)
-        let second = try runProcess(Self.autowud, ["--data-dir", first.dataDirectory] + Self.anyPorts)
+        let second = try runProcess(Self.autowud, ["--data-dir", first.dataDirectory] + Self.anyPorts, timeoutSeconds: 20)
         #expect(second.status != 0)
         #expect(second.stdout.isEmpty, "never ready: \(second.stdout)")
         #expect(second.stderr.contains("is in use by another autowud (pid \(holder))"), "\(second.stderr)")
@@ -44,7 +44,7 @@ import Testing
         #expect(daemon.stop() == 0)
 
         try mount.remount(readOnly: true)
-        let refused = try runProcess(Self.autowud, ["--data-dir", mount.path] + Self.anyPorts)
+        let refused = try runProcess(Self.autowud, ["--data-dir", mount.path] + Self.anyPorts, timeoutSeconds: 20)
         #expect(refused.status != 0)
         #expect(refused.stdout.isEmpty, "no ready line: \(refused.stdout)")
         #expect(refused.stderr.contains("is not writable") && refused.stderr.contains("Read-only file system"), "\(refused.stderr)")
@@ -164,7 +164,7 @@ import Testing
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let file = directory + "/autowu.sqlite3"
             try content.write(to: URL(fileURLWithPath: file))
-            let result = try runProcess(Self.autowud, ["--data-dir", directory] + Self.anyPorts)
+            let result = try runProcess(Self.autowud, ["--data-dir", directory] + Self.anyPorts, timeoutSeconds: 20)
             #expect(result.status != 0 && result.stdout.isEmpty)
             #expect(result.stderr.contains(mentions), "\(result.stderr)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == content, "left as it was")
