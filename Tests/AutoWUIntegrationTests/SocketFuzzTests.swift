@@ -75,12 +75,28 @@ import ZeroMQ
         }
     }
 
+    /// The libFuzzer targets in a plain build: the seed corpus from the vectors replays through both.
+    @Test func theFuzzTargetsReplayTheirSeedCorpus() throws {
+        let fuzz = BuildProducts.executable("autowu-fuzz")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("autowu-seeds-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let vectors = BuildProducts.repository.appendingPathComponent("protocol/vectors/messages.json").path
+        let seeds = try runProcess(fuzz, ["seeds", vectors, directory], timeoutSeconds: 60)
+        #expect(seeds.status == 0, "\(seeds.stderr)")
+        for target in ["protocol", "daemon"] {
+            let files = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/\(target)")
+            #expect(files.count >= 10, "\(target): \(files.count) seeds")
+            let replay = try runProcess(fuzz, [target, "\(directory)/\(target)"], timeoutSeconds: 120)
+            #expect(replay.status == 0 && replay.stdout.contains("replayed \(files.count) inputs"), "\(target): \(replay.stdout) \(replay.stderr.suffix(2000))")
+        }
+    }
+
     @Test func mutatedFramesAtControlAndIngestLeaveTheDaemonServingARealJob() throws {
         let daemon = try DaemonProcess()
         let endpoints = daemon.endpoints
         let (requests, batches) = try Self.vectors()
         #expect(requests.count >= 9 && batches.count >= 2)
-        let messages = 30_000
+        let messages = 20_000
         let vandal = Thread.detachNewThreadResult { () throws -> (control: Int, ingest: Int, replies: Int) in
             var rng = SplitMix(state: 0x00A7_0FA2_2011)
             let context = try ZMQContext()
