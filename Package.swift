@@ -91,7 +91,7 @@ let package = Package(
             name: "AutoWUProtocolTests",
             dependencies: ["AutoWU", "AutoWUProtocol", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
-        .testTarget(name: "AutoWUDaemonTests", dependencies: ["AutoWUDaemon", "AutoWUProtocol"]),
+        .testTarget(name: "AutoWUDaemonTests", dependencies: ["AutoWUDaemon", "AutoWUProtocol", "AutoWUStore", "CSQLite"]),
         .testTarget(name: "AutoWUStoreTests", dependencies: ["AutoWUStore", "store-crash-writer"]),
         .testTarget(
             name: "AutoWUIntegrationTests",

@@ -512,13 +512,13 @@ final class DaemonServer {
         guard !unpersisted.isEmpty, storeHealth.mayWrite() else { return }
         let batch = unpersisted
         unpersisted.removeAll()
-        let errors: [(any Error)?]
         do {
-            errors = try store.saveAll(batch.compactMap(\.record))
+            persisted(batch, errors: try store.saveAll(batch.compactMap(\.record)))
         } catch {
-            errors = Array(repeating: error, count: batch.count)
+            // The transaction itself failed, so nothing landed: the store as a whole, whatever SQLite said.
+            unpersisted = batch
+            storeFailed(error)
         }
-        persisted(batch, errors: errors)
     }
 
     private func persisted(_ results: [EpochTest.Result], errors: [(any Error)?]) {

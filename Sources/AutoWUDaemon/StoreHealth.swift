@@ -52,7 +52,8 @@ struct StoreHealth {
         switch error.code {
         case SQLITE_FULL: return .full
         case SQLITE_READONLY: return .readOnly
-        case SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_PROTOCOL: return .failing
+        case SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_PROTOCOL, SQLITE_CORRUPT,
+             SQLITE_NOTADB: return .failing
         default: return nil
         }
     }
