@@ -36,23 +36,18 @@ struct LossAggregator: Sendable {
     /// The reports of one open epoch.
     private struct EpochReports: Sendable {
         /// Slot (step in the epoch * ranks + rank) -> the first loss reported for it.
-        var values: [Int: Double] = [:]
+        var values = SparseTable<Double>(placeholder: 0)
         /// Reports per rank, to tell a rank whether the daemon has all of its losses.
-        var rankCounts: [Int: Int] = [:]
+        var rankCounts = SparseTable<Int>(placeholder: 0)
 
         /// Keeps the first report of a (rank, step); false for a duplicate.
         mutating func record(slot: Int, rank: Int, loss: Double) -> Bool {
-            guard values.index(forKey: slot) == nil else { return false }
-            values[slot] = loss
-            rankCounts[rank, default: 0] += 1
+            guard values.insertIfAbsent(slot, loss) else { return false }
+            rankCounts.update(rank, initial: 0) { $0 += 1 }
             return true
         }
 
-        /// The bytes of the two tables' storage (keys, values and their occupancy bitmaps).
-        var bytes: Int {
-            values.capacity * (MemoryLayout<Int>.stride + MemoryLayout<Double>.stride + 1)
-                + rankCounts.capacity * (2 * MemoryLayout<Int>.stride + 1)
-        }
+        var bytes: Int { values.bytes + rankCounts.bytes }
     }
 
     let stepsPerEpoch: Int
@@ -61,14 +56,17 @@ struct LossAggregator: Sendable {
     /// How many epochs past the first open one may hold reports.
     let lookahead: Int
     private(set) var firstOpenEpoch: Int
-    private var epochs: [Int: EpochReports] = [:]
+    /// The first open epoch's reports, where nearly all of them go.
+    private var first = EpochReports()
+    /// Reports for the epochs after it (ranks run up to the gate, `decision_delay_steps` into the next).
+    private var ahead: [Int: EpochReports] = [:]
 
     /// Storage held for reports, in bytes (what a memory budget counts).
-    var bytes: Int { epochs.values.reduce(0) { $0 + $1.bytes } }
+    var bytes: Int { ahead.values.reduce(first.bytes) { $0 + $1.bytes } }
 
-    /// The most bytes one more accepted report can add (a table doubling its storage is counted when it
-    /// happens, in `bytes`; this is the steady cost of a report).
-    static let bytesPerReport = 2 * (MemoryLayout<Int>.stride + MemoryLayout<Double>.stride + 1)
+    /// What one more report costs at most, its tables half full after doubling: (key + value) / load 3/8,
+    /// and as much again for a new rank's tally.
+    static let bytesPerReport = 2 * 8 * (MemoryLayout<Int>.stride + MemoryLayout<Double>.stride) / 3
 
     init(stepsPerEpoch: Int, ranks: Int, decisionDelaySteps: Int, firstOpenEpoch: Int) {
         self.stepsPerEpoch = stepsPerEpoch
@@ -86,18 +84,21 @@ struct LossAggregator: Sendable {
         guard epoch - firstOpenEpoch <= lookahead else { return .tooFarAhead }
         // At most 65536 x 65536 slots per epoch (the protocol's limits): fits an Int.
         let slot = (step - epoch * stepsPerEpoch) * ranks + rank
-        // Mutated in place through the dictionary's accessor: no copy of the epoch's table per report.
-        let isNew = epochs[epoch, default: EpochReports()].record(slot: slot, rank: rank, loss: loss)
+        // Mutated in place (through the dictionary's accessor for later epochs): no copy of a table per report.
+        let isNew = epoch == firstOpenEpoch
+            ? first.record(slot: slot, rank: rank, loss: loss)
+            : ahead[epoch, default: EpochReports()].record(slot: slot, rank: rank, loss: loss)
         return isNew ? .accepted : .duplicate
+    }
+
+    private func reports(_ epoch: Int) -> EpochReports? {
+        epoch == firstOpenEpoch ? first : ahead[epoch]
     }
 
     /// Every (rank, step) of the first open epoch has been reported.
     var isFirstOpenEpochComplete: Bool {
-        (epochs[firstOpenEpoch]?.values.count ?? 0) == stepsPerEpoch * ranks
+        first.values.count == stepsPerEpoch * ranks
     }
-
-    /// Reports held for the first open epoch.
-    var firstOpenEpochReports: Int { epochs[firstOpenEpoch]?.values.count ?? 0 }
 
     /// Whether every loss `rank` owes for the epochs up to `epoch` has arrived (or no longer matters).
     func hasEverything(from rank: Int, through epoch: Int) -> Bool {
@@ -105,7 +106,7 @@ struct LossAggregator: Sendable {
         guard epoch >= firstOpenEpoch else { return true }
         // Epochs past the lookahead never hold reports: the first of them already answers (no loop to Int.max).
         for open in firstOpenEpoch...min(epoch, firstOpenEpoch + lookahead + 1)
-        where (epochs[open]?.rankCounts[rank] ?? 0) < stepsPerEpoch {
+        where (reports(open)?.rankCounts[rank] ?? 0) < stepsPerEpoch {
             return false
         }
         return true
@@ -114,18 +115,33 @@ struct LossAggregator: Sendable {
     /// Closes the first open epoch: the per-step mean over the ranks that reported (NaN where none did),
     /// and how many (rank, step) reports were missing.
     mutating func closeFirstOpenEpoch() -> (losses: [Double], missing: Int) {
-        let reports = epochs.removeValue(forKey: firstOpenEpoch)
+        let reports = first
         firstOpenEpoch += 1
-        guard let reports else { return (Array(repeating: .nan, count: stepsPerEpoch), stepsPerEpoch * ranks) }
-        // Summed in slot order, which is rank order within each step: the same bits whatever the arrival order.
-        var sums = [Double](repeating: 0, count: stepsPerEpoch)
-        var counts = [Int](repeating: 0, count: stepsPerEpoch)
-        for slot in reports.values.keys.sorted() {
-            let step = slot / ranks
-            sums[step] += reports.values[slot]!
-            counts[step] += 1
+        first = ahead.removeValue(forKey: firstOpenEpoch) ?? EpochReports()
+        // The next epoch will most likely get as many reports as this one did: room for them now, not by
+        // doubling while they arrive.
+        first.values.reserve(reports.values.count)
+        first.rankCounts.reserve(reports.rankCounts.count)
+        // Summed in rank order within each step: the same bits whatever the arrival order. The reports are
+        // grouped by step (counting sort), then each step's few are sorted by rank.
+        let entries = reports.values.entries()
+        var starts = [Int](repeating: 0, count: stepsPerEpoch + 1)
+        for entry in entries { starts[entry.key / ranks + 1] += 1 }
+        for step in 0..<stepsPerEpoch { starts[step + 1] += starts[step] }
+        var next = starts
+        var grouped = [(key: Int, value: Double)](repeating: (0, 0), count: entries.count)
+        for entry in entries {
+            let step = entry.key / ranks
+            grouped[next[step]] = entry
+            next[step] += 1
         }
-        let losses = (0..<stepsPerEpoch).map { counts[$0] > 0 ? sums[$0] / Double(counts[$0]) : .nan }
+        var losses = [Double](repeating: .nan, count: stepsPerEpoch)
+        for step in 0..<stepsPerEpoch where starts[step + 1] > starts[step] {
+            grouped[starts[step] ..< starts[step + 1]].sort { $0.key < $1.key }
+            var sum = 0.0
+            for index in starts[step] ..< starts[step + 1] { sum += grouped[index].value }
+            losses[step] = sum / Double(starts[step + 1] - starts[step])
+        }
         return (losses, stepsPerEpoch * ranks - reports.values.count)
     }
 }
