@@ -42,7 +42,7 @@ let package = Package(
         .target(
             name: "AutoWUDaemon",
             dependencies: [
-                "AutoWU", "AutoWUProtocol", "AutoWUStore", "ZeroMQ", "CSodium",
+                "AutoWU", "AutoWUProtocol", "AutoWUStore", "ZeroMQ", "CSodium", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -70,6 +70,15 @@ let package = Package(
         ),
         .executableTarget(name: "autowu", dependencies: ["AutoWUCommands"]),
 
+        // libFuzzer targets for the protocol's decoding and the daemon's message handling (scripts/fuzz builds
+        // them with -sanitize=fuzzer -DFUZZING; a plain build replays inputs and writes the seed corpus).
+        .target(name: "CFuzzerDriver"),
+        .executableTarget(
+            name: "autowu-fuzz",
+            dependencies: ["AutoWU", "AutoWUProtocol", "AutoWUDaemon", "CFuzzerDriver",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+
         // The solver benchmark (issue: fast GP test): `swift run -c release autowu-bench`.
         .executableTarget(name: "autowu-bench", dependencies: ["AutoWU"]),
 
@@ -82,12 +91,12 @@ let package = Package(
             name: "AutoWUProtocolTests",
             dependencies: ["AutoWU", "AutoWUProtocol", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
-        .testTarget(name: "AutoWUDaemonTests", dependencies: ["AutoWUDaemon", "AutoWUProtocol"]),
+        .testTarget(name: "AutoWUDaemonTests", dependencies: ["AutoWUDaemon", "AutoWUProtocol", "AutoWUStore", "CSQLite"]),
         .testTarget(name: "AutoWUStoreTests", dependencies: ["AutoWUStore", "store-crash-writer"]),
         .testTarget(
             name: "AutoWUIntegrationTests",
             dependencies: ["AutoWU", "AutoWUProtocol", "AutoWUClient", "AutoWUCommands", "AutoWUTestKit", "ZeroMQ",
-                           "autowud", "autowu"]
+                           "AutoWUStore", "autowud", "autowu", "autowu-fuzz"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,7 @@
 import AutoWU
 import AutoWUProtocol
 import Dispatch
+import Foundation
 import SwiftProtobuf
 import ZeroMQ
 
@@ -200,6 +201,7 @@ public final class RankClient {
         try flush()
         // Losses are resent only when the daemon says it lacks some (ERROR_INCOMPLETE).
         var sendPending = false
+        var internalDelayMilliseconds = 0
         while true {
             let epoch = plan.requiredEpoch(forStep: step)
             let pendingFrom = max(keptFirstStep, (epoch) * plan.stepsPerEpoch)
@@ -236,7 +238,8 @@ public final class RankClient {
                 }
                 try install(try register(deadline: deadline))
             case .error(let error)? where error.code == .errorInternal:
-                if DispatchTime.now() >= deadline { throw ClientError.refused(code: error.code, message: error.message) }
+                // The daemon cannot go on now (its store is full, say): retry with back-off (SPEC section 8).
+                try backOff(&internalDelayMilliseconds, until: deadline, error: error)
             case .error(let error)?:
                 throw ClientError.refused(code: error.code, message: error.message)
             default:
@@ -251,17 +254,32 @@ public final class RankClient {
     }
 
     private func register(deadline: DispatchTime) throws -> Autowu_V1_JobState {
-        let reply = try control.request(.register(.with {
-            $0.jobID = options.jobID
-            $0.token = options.token
-            $0.rank = UInt32(options.rank)
-            $0.spec = options.spec
-        }), deadline: deadline)
-        switch reply.body {
-        case .job(let job)?: return job
-        case .error(let error)?: throw ClientError.refused(code: error.code, message: error.message)
-        default: throw ClientError.protocolViolation("unexpected reply to a registration")
+        var delayMilliseconds = 0
+        while true {
+            let reply = try control.request(.register(.with {
+                $0.jobID = options.jobID
+                $0.token = options.token
+                $0.rank = UInt32(options.rank)
+                $0.spec = options.spec
+            }), deadline: deadline)
+            switch reply.body {
+            case .job(let job)?: return job
+            case .error(let error)? where error.code == .errorInternal:
+                try backOff(&delayMilliseconds, until: deadline, error: error)
+            case .error(let error)?: throw ClientError.refused(code: error.code, message: error.message)
+            default: throw ClientError.protocolViolation("unexpected reply to a registration")
+            }
         }
+    }
+
+    /// Sleeps before retrying after ERROR_INTERNAL: 50 ms, doubling to 1 s; past `deadline` it raises the
+    /// daemon's message instead.
+    private func backOff(_ delayMilliseconds: inout Int, until deadline: DispatchTime, error: Autowu_V1_Error) throws {
+        delayMilliseconds = min(max(50, delayMilliseconds * 2), 1_000)
+        guard DispatchTime.now() + .milliseconds(delayMilliseconds) < deadline else {
+            throw ClientError.refused(code: error.code, message: error.message)
+        }
+        usleep(UInt32(delayMilliseconds) * 1_000)
     }
 
     /// A control request outside the rank's loop (status, ping), with the same Lazy Pirate retries.

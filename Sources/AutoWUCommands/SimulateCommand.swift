@@ -15,7 +15,9 @@ struct SimulateCommand: ParsableCommand {
             At the end every rank's LR sequence is compared bit for bit; any disagreement exits with status 1. \
             With several jobs and a step interval, the jobs' starts are spread over one epoch's time. \
             Figures printed: loss reports ingested per second and the latency from an epoch's last report to \
-            every rank holding its verdict.
+            every rank holding its verdict. One process plays as many ranks (over all jobs) as its open-file \
+            limit allows: 6 descriptors per rank, the soft limit raised to the hard one at start (hard limit \
+            20000: about 3,300 ranks).
             """)
 
     @Argument(help: "The loss trace (CSV with a `loss` column).")
@@ -87,6 +89,7 @@ struct SimulateCommand: ParsableCommand {
             $0.solver = solver == .fast ? .solverFast : .solverExact
             $0.decisionDelaySteps = UInt64(max(0, decisionDelaySteps))
         }
+        try Simulation.prepare(ranks: ranks * jobs)
         let ids = jobs == 1 ? [jobID] : (0..<jobs).map { "\(jobID)-\($0)" }
         let simulation = Simulation(trace: loaded.losses, spec: spec, endpoints: endpoints, token: token, ranks: ranks,
                                     batchSize: batchSize, stepIntervalMicroseconds: stepIntervalUs, waitBoundSeconds: waitBound)

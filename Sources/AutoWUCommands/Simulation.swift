@@ -43,11 +43,38 @@ struct Simulation: Sendable {
         var all: [String: [RankRecord]] { lock.withLock { records } }
     }
 
+    /// Each rank holds three sockets (events, ingest, control), and each socket a descriptor for its
+    /// mailbox and one for its connection; the rest is for the process itself.
+    static let socketsPerRank = 3
+    static let descriptorsPerRank = 2 * socketsPerRank
+    static let reservedDescriptors = 64
+
+    /// The most ranks one process can play: bounded by the open-file limit (raised to the hard limit) and by
+    /// the sockets a ZeroMQ context can hold.
+    static func capacity(openFiles: Int = OpenFileLimit.current.hard, socketLimit: Int = ZMQContext.socketLimit) -> Int {
+        min(max(0, openFiles - reservedDescriptors) / descriptorsPerRank, socketLimit / socketsPerRank)
+    }
+
+    /// Raises the open-file limit as far as it goes and checks that `ranks` fit; the error says what to do.
+    static func prepare(ranks: Int) throws {
+        OpenFileLimit.raiseToHardLimit()
+        let limits = OpenFileLimit.current
+        let capacity = capacity(openFiles: limits.soft)
+        guard ranks <= capacity else {
+            throw CommandFailure(message: "error: \(ranks) ranks need about \(ranks * descriptorsPerRank + reservedDescriptors) open files "
+                + "(\(descriptorsPerRank) per rank), but this process may open \(limits.soft) (hard limit \(limits.hard)); "
+                + "one process plays at most \(capacity) ranks here: raise the hard limit (ulimit -Hn, limits.conf, LimitNOFILE=) "
+                + "or run several simulate processes")
+        }
+    }
+
     func run(jobIDs: [String]) -> SimulationResult {
         let records = Records()
         // One ZeroMQ context (its I/O threads) for all ranks of this process, as a multi-GPU node's ranks
-        // would each have one: every rank still has its own sockets.
-        let context = try? ZMQContext(ioThreads: 1)
+        // would each have one: every rank still has its own sockets, more than libzmq's default of 1023
+        // per context (Lazy Pirate reopens the control socket: room for that too).
+        let sockets = jobIDs.count * ranks * Self.socketsPerRank
+        let context = try? ZMQContext(ioThreads: 1, maximumSockets: max(1023, sockets + sockets / 2 + 16))
         let started = DispatchTime.now().uptimeNanoseconds
         let group = DispatchGroup()
         // Jobs on a cluster do not start in the same millisecond: spread their starts over one epoch's

@@ -18,6 +18,9 @@ public struct DaemonConfiguration: Sendable {
     /// Receive high-water mark of the ingest socket: reports beyond it would be dropped by libzmq.
     public var ingestHighWaterMark = 1_000_000
     public var maximumJobs = 100_000
+    /// What the jobs' buffers may hold in all (`MemoryBudget`); nil: no limit.
+    public var memoryBudgetBytes: Int? = DaemonConfiguration.defaultMemoryBudgetMegabytes << 20
+    public static let defaultMemoryBudgetMegabytes = 4096
 
     public init(dataDirectory: String, testWorkers: Int) {
         self.dataDirectory = dataDirectory

@@ -14,10 +14,16 @@ import ZeroMQ
 final class DaemonServer {
     let configuration: DaemonConfiguration
     let logger: Logger
+    /// Held while the daemon lives: no second daemon serves this data directory.
+    let lock: DataDirectoryLock
     let store: JobStore
     let wakeup: Wakeup
     private let started = Date()
-    private var jobs: [String: Job] = [:]
+    private(set) var jobs: [String: Job] = [:]
+    /// Jobs whose stored record does not decode: reported, never dropped.
+    private var brokenJobs: [String: BrokenJob] = [:]
+    private var budget: MemoryBudget
+    private var storeHealth = StoreHealth()
     private var counters = Counters()
     /// Jobs with a closed epoch waiting for a test slot, in arrival order.
     private var readyJobs: [String] = []
@@ -44,10 +50,22 @@ final class DaemonServer {
         self.configuration = configuration
         self.logger = logger
         self.wakeup = try Wakeup()
+        self.budget = MemoryBudget(limitBytes: configuration.memoryBudgetBytes)
+        do {
+            self.lock = try DataDirectoryLock(directory: configuration.dataDirectory)
+        } catch {
+            throw DaemonError.store("\(error)")
+        }
         do {
             self.store = try JobStore(directory: configuration.dataDirectory)
         } catch {
             throw DaemonError.store("cannot open the store in \(configuration.dataDirectory): \(error)")
+        }
+        // Before "ready": a daemon that cannot record a verdict must not take jobs.
+        do {
+            try store.checkWritable()
+        } catch {
+            throw DaemonError.store("\(error)")
         }
         try loadJobs()
     }
@@ -56,20 +74,30 @@ final class DaemonServer {
 
     private func loadJobs() throws {
         for stored in try store.loadJobs() {
+            var part = "spec"
             do {
                 let spec = try Autowu_V1_JobSpec(serializedBytes: stored.spec)
                 let parameters = try JobParameters(spec: spec, jobID: stored.jobID)
+                part = "controller"
                 let controller = try WarmupController(persisted: stored.controller)
+                part = "state"
                 let state = try Autowu_V1_JobState(serializedBytes: stored.state)
+                guard state.jobID == stored.jobID else {
+                    throw DaemonError.store("it names job \"\(state.jobID.prefix(140))\"")
+                }
                 let job = Job(id: stored.jobID, parameters: parameters, spec: spec, tokenHash: stored.tokenHash,
                               controller: controller, state: state, target: testPool)
                 job.lastActivity = Date(timeIntervalSince1970: stored.updatedAt)
                 jobs[stored.jobID] = job
+                account(job)
                 logger.info("job reloaded", metadata: ["job": "\(stored.jobID)", "phase": "\(stored.phase)",
                                                        "epochs": "\(controller.epochsCompleted)", "version": "\(state.version)"])
             } catch {
-                counters.add("store.unreadable_jobs")
-                logger.error("cannot reload a stored job; left in the store untouched", metadata: ["job": "\(stored.jobID)", "error": "\(error)"])
+                let broken = BrokenJob(id: stored.jobID, tokenHash: stored.tokenHash,
+                                       reason: "its \(part) does not decode (\(String("\(error)".prefix(300))))")
+                brokenJobs[stored.jobID] = broken
+                logger.error("a stored job is broken; left in the store untouched, its ranks are told",
+                             metadata: ["job": "\(stored.jobID)", "error": "\(broken.reason)"])
             }
         }
     }
@@ -117,13 +145,27 @@ final class DaemonServer {
             if result.events(forFileDescriptor: wakeup.readDescriptor).contains(.readable) {
                 for tested in wakeup.drain() { testFinished(tested) }
             }
-            expireDeadlines()
-            dispatchTests()
-            commitTested()
+            serviceTimersAndTests()
         }
-        // Let running tests finish and land in the store; their results are published by the next run.
+        // Let running tests finish and land in the store, then leave one self-contained file: the
+        // write-ahead log checkpointed into it and truncated.
         logger.info("stopping", metadata: ["tests_in_flight": "\(testsInFlight)"])
         for job in jobs.values { job.queue.sync {} }
+        for tested in wakeup.drain() { testFinished(tested) }
+        commitTested()
+        do {
+            let complete = try store.checkpoint()
+            logger.info("store checkpointed", metadata: ["complete": "\(complete)", "unrecorded_verdicts": "\(unpersisted.count)"])
+        } catch {
+            logger.warning("the store's log could not be checkpointed; SQLite replays it on the next start", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The loop's work after the messages: expired deadlines, tests to start, tested outcomes to store.
+    func serviceTimersAndTests() {
+        expireDeadlines()
+        dispatchTests()
+        commitTested()
     }
 
     /// Closes whichever sockets exist (idempotent).
@@ -136,6 +178,7 @@ final class DaemonServer {
     private func nextTimeoutMilliseconds() -> Int {
         let now = DispatchTime.now()
         var earliest = DispatchTime.now() + .milliseconds(1000)
+        if !unpersisted.isEmpty, !storeHealth.isHealthy { earliest = min(earliest, storeHealth.nextAttempt) }
         for id in timedJobs {
             guard let job = jobs[id] else { continue }
             if let deadline = job.closeDeadline, deadline < earliest { earliest = deadline }
@@ -164,7 +207,7 @@ final class DaemonServer {
 
     // MARK: - ingest
 
-    private func handleIngest(_ frames: [[UInt8]]) {
+    func handleIngest(_ frames: [[UInt8]]) {
         counters.ingestMessages &+= 1
         guard frames.count == 2, let batch = try? Autowu_V1_LossBatch(serializedBytes: frames[1]) else {
             counters.add("ingest.malformed")
@@ -175,7 +218,7 @@ final class DaemonServer {
             return
         }
         guard let job = jobs[batch.jobID] else {
-            counters.add("ingest.unknown_job")
+            counters.add(brokenJobs[batch.jobID] == nil ? "ingest.unknown_job" : "ingest.broken_job")
             return
         }
         guard job.accepts(token: batch.token) else {
@@ -190,28 +233,40 @@ final class DaemonServer {
     /// Adds a batch's losses to its job; returns the name of what was wrong with it, if anything.
     private func merge(_ batch: Autowu_V1_LossBatch, into job: Job) -> String? {
         guard batch.losses.count <= WireProtocol.maximumBatchLosses else { return "too_large" }
-        guard batch.firstStep < UInt64(job.parameters.configuration.totalSteps) else { return "out_of_range" }
+        let totalSteps = UInt64(job.parameters.configuration.totalSteps)
+        guard batch.firstStep < totalSteps else { return "out_of_range" }
         counters.ingestLosses &+= UInt64(batch.losses.count)
         guard !batch.losses.isEmpty else { return nil }
-        job.noteSteps(upTo: Int(batch.firstStep) + batch.losses.count - 1)
+        // Steps past total_steps do not exist: dropped (counted), and never counted in steps_seen.
+        let usable = Int(min(UInt64(batch.losses.count), totalSteps - batch.firstStep))
+        if usable < batch.losses.count { counters.add("ingest.out_of_range", batch.losses.count - usable) }
         guard job.isWarmingUp else {
-            counters.add("ingest.after_warmup", batch.losses.count)
+            job.noteSteps(upTo: Int(batch.firstStep) + usable - 1)
+            counters.add("ingest.after_warmup", usable)
             return nil
         }
+        guard budget.allows(usable * LossAggregator.bytesPerReport) else { return "over_budget" }
+        job.noteSteps(upTo: Int(batch.firstStep) + usable - 1)
         var tally = LossAggregator.Counts()
         let rank = Int(batch.rank)
-        for (offset, loss) in batch.losses.enumerated() {
+        for (offset, loss) in batch.losses.prefix(usable).enumerated() {
             tally.add(job.aggregator.record(rank: rank, step: Int(batch.firstStep) + offset, loss: loss))
         }
         counters.add(tally)
         job.closeReadyEpochs()
+        account(job)
         markReady(job)
         return nil
     }
 
+    /// Brings the memory budget up to date with what `job` holds now.
+    private func account(_ job: Job) {
+        budget.update(job.id, bytes: job.memoryBytes)
+    }
+
     // MARK: - control
 
-    private func handleControl(_ frames: [[UInt8]]) throws {
+    func handleControl(_ frames: [[UInt8]]) throws {
         counters.add("control.requests")
         guard frames.count >= 2 else { return counters.add("control.malformed") }  // no peer to answer
         let peer = frames[0]
@@ -260,10 +315,20 @@ final class DaemonServer {
         return job
     }
 
+    /// The broken job `id`, if it is one and `token` is its owner's: anyone else learns nothing more.
+    private func brokenJob(_ id: String, token: String) throws -> BrokenJob? {
+        guard let broken = brokenJobs[id] else { return nil }
+        guard TokenHash.matches(token, digest: broken.tokenHash) else {
+            throw ProtocolError(.errorUnauthorized, "the token does not match job \"\(id)\"")
+        }
+        return broken
+    }
+
     private func registerJob(_ register: Autowu_V1_Register) throws -> Autowu_V1_JobState {
         guard WireProtocol.isValidJobID(register.jobID) else {
             throw ProtocolError(.errorInvalidArgument, "job_id must be 1 to 128 characters from A-Z a-z 0-9 . _ - :, got \"\(register.jobID.prefix(140))\"")
         }
+        if let broken = try brokenJob(register.jobID, token: register.token) { throw broken.error }
         let spec = try register.spec.normalized(jobID: register.jobID)
         if let existing = jobs[register.jobID] {
             let job = try job(register.jobID, token: register.token)
@@ -274,6 +339,13 @@ final class DaemonServer {
         }
         guard jobs.count < configuration.maximumJobs else {
             throw ProtocolError(.errorTooLarge, "the daemon already carries \(jobs.count) jobs")
+        }
+        guard budget.allows(Job.fixedBytes) else {
+            counters.add("register.over_budget")
+            throw ProtocolError(.errorTooLarge, budget.refusal("a new job"))
+        }
+        if !storeHealth.mayWrite(), let message = storeHealth.message {
+            throw ProtocolError(.errorInternal, message)
         }
         let parameters = try JobParameters(spec: spec, jobID: register.jobID)
         var controller: WarmupController
@@ -292,6 +364,10 @@ final class DaemonServer {
                                      controller: try controller.persisted(), state: (try state.serializedBytes() as [UInt8]),
                                      version: 1, phase: controller.isWarmingUp ? "warmup" : "decay",
                                      updatedAt: Date().timeIntervalSince1970))
+            storeWrote()
+        } catch where StoreHealth.isStoreCondition(error) {
+            storeFailed(error)
+            throw ProtocolError(.errorInternal, storeHealth.message ?? "\(error)")
         } catch {
             logger.error("store write failed", metadata: ["job": "\(register.jobID)", "error": "\(error)"])
             throw ProtocolError(.errorInternal, "the store could not record the job: \(error)")
@@ -299,6 +375,7 @@ final class DaemonServer {
         let job = Job(id: register.jobID, parameters: parameters, spec: spec, tokenHash: tokenHash,
                       controller: controller, state: state, target: testPool)
         jobs[register.jobID] = job
+        account(job)
         logger.info("job registered", metadata: [
             "job": "\(register.jobID)", "steps_per_epoch": "\(spec.stepsPerEpoch)", "total_steps": "\(spec.totalSteps)",
             "world_size": "\(spec.worldSize)", "warmup_steps": "\(controller.warmup.warmupSteps)"])
@@ -307,11 +384,17 @@ final class DaemonServer {
     }
 
     private func handleSnapshot(_ snapshot: Autowu_V1_Snapshot, peer: [UInt8], requestID: UInt64) throws {
+        if let broken = try brokenJob(snapshot.jobID, token: snapshot.token) { throw broken.error }
         let job = try job(snapshot.jobID, token: snapshot.token)
         if snapshot.hasPending {
             var pending = snapshot.pending
             pending.rank = snapshot.rank
-            if let problem = merge(pending, into: job) {
+            switch merge(pending, into: job) {
+            case nil: break
+            case "over_budget"?:
+                counters.add("control.over_budget")
+                throw ProtocolError(.errorTooLarge, budget.refusal("the pending losses of rank \(snapshot.rank)"))
+            case let problem?:
                 throw ProtocolError(problem == "too_large" ? .errorTooLarge : .errorInvalidArgument, "the pending losses are \(problem.replacingOccurrences(of: "_", with: " "))")
             }
         }
@@ -320,6 +403,10 @@ final class DaemonServer {
             return try send(to: peer, .with { $0.requestID = requestID; $0.job = job.state })
         }
         if let failure = job.failure { throw ProtocolError(.errorInternal, failure) }
+        guard budget.allows(Job.bytesPerWaiter) else {
+            counters.add("control.over_budget")
+            throw ProtocolError(.errorTooLarge, budget.refusal("waiting for epoch \(epoch)"))
+        }
         let wait = Int(min(snapshot.waitMs, WireProtocol.maximumWaitMilliseconds))
         // Ask the rank for its losses only when some are still missing a moment later: most waits need none.
         let rank = Int(snapshot.rank)
@@ -331,6 +418,7 @@ final class DaemonServer {
         if job.aggregator.firstOpenEpoch <= epoch, job.closeDeadline == nil {
             job.closeDeadline = .now() + .milliseconds(configuration.closeTimeoutMilliseconds)
         }
+        account(job)
     }
 
     private func jobList(_ id: String) throws -> Autowu_V1_JobList {
@@ -338,6 +426,7 @@ final class DaemonServer {
         if id.isEmpty {
             list.jobs = jobs.keys.sorted().map { jobs[$0]!.state }
         } else {
+            if let broken = brokenJobs[id] { throw broken.error }
             guard let job = jobs[id] else { throw ProtocolError(.errorUnknownJob, "no job \"\(id)\" is registered") }
             list.jobs = [job.state]
         }
@@ -346,8 +435,20 @@ final class DaemonServer {
     }
 
     private func expireJob(_ expire: Autowu_V1_ExpireJob) throws -> Autowu_V1_JobList {
-        let job = try job(expire.jobID, token: expire.token)
         var list = Autowu_V1_JobList()
+        if let broken = try brokenJob(expire.jobID, token: expire.token) {
+            do {
+                try store.delete(jobID: broken.id)
+            } catch {
+                throw ProtocolError(.errorInternal, "the store could not delete broken job \"\(broken.id)\": \(error)")
+            }
+            brokenJobs[broken.id] = nil
+            logger.notice("broken job removed", metadata: ["job": "\(broken.id)"])
+            list.jobs = [.with { $0.jobID = broken.id; $0.phase = .expired }]
+            list.daemon = daemonStatus
+            return list
+        }
+        let job = try job(expire.jobID, token: expire.token)
         list.jobs = [remove(job, reason: "expired on request")]
         list.daemon = daemonStatus
         return list
@@ -359,7 +460,12 @@ final class DaemonServer {
         status.uptimeMs = UInt64(Date().timeIntervalSince(started) * 1000)
         status.counters = counters.values
         status.counters["jobs.live"] = UInt64(jobs.count)
+        status.counters["jobs.broken"] = UInt64(brokenJobs.count)
         status.counters["tests.in_flight"] = UInt64(testsInFlight)
+        status.counters["memory.jobs_bytes"] = UInt64(max(0, budget.usedBytes))
+        if let limit = budget.limitBytes { status.counters["memory.budget_bytes"] = UInt64(limit) }
+        status.counters["store.failing"] = storeHealth.isHealthy ? 0 : 1
+        status.counters["store.unpersisted"] = UInt64(unpersisted.count)
         return status
     }
 
@@ -385,7 +491,7 @@ final class DaemonServer {
     }
 
     /// A test is done: its core is free for the next one; its outcome waits for the next group commit.
-    private func testFinished(_ result: EpochTest.Result) {
+    func testFinished(_ result: EpochTest.Result) {
         testsInFlight -= 1
         guard let job = jobs[result.jobID] else { return }  // expired meanwhile
         if let failure = result.failure {
@@ -414,22 +520,32 @@ final class DaemonServer {
     /// Writes every tested outcome gathered since the last loop iteration in one transaction (one fsync
     /// for all of them), on the I/O thread: a hop to another thread and back cost more, under load, than
     /// the fsync does (the socket buffers hold what arrives meanwhile).
+    ///
+    /// While the store fails as a whole (full, read-only), the tested outcomes are kept as they are and
+    /// written again after the back-off (`StoreHealth`): no busy loop, no test run twice, nothing lost.
     private func commitTested() {
-        guard !unpersisted.isEmpty else { return }
+        unpersisted.removeAll { jobs[$0.jobID] == nil }  // expired meanwhile
+        guard !unpersisted.isEmpty, storeHealth.mayWrite() else { return }
         let batch = unpersisted
         unpersisted.removeAll()
-        let errors: [String?]
         do {
-            errors = try store.saveAll(batch.compactMap(\.record)).map { $0.map { "\($0)" } }
+            persisted(batch, errors: try store.saveAll(batch.compactMap(\.record)))
         } catch {
-            errors = Array(repeating: "\(error)", count: batch.count)
+            // The transaction itself failed, so nothing landed: the store as a whole, whatever SQLite said.
+            unpersisted = batch
+            storeFailed(error)
         }
-        persisted(batch, errors: errors)
     }
 
-    private func persisted(_ results: [EpochTest.Result], errors: [String?]) {
+    private func persisted(_ results: [EpochTest.Result], errors: [(any Error)?]) {
         counters.add("store.commits")
+        var storeFailure: (any Error)?
         for (result, error) in zip(results, errors) {
+            if let error, StoreHealth.isStoreCondition(error) {
+                storeFailure = error
+                unpersisted.append(result)
+                continue
+            }
             guard let job = jobs[result.jobID] else { continue }
             job.testInFlight = false
             if let error {
@@ -442,6 +558,26 @@ final class DaemonServer {
             }
             complete(result, job: job)
         }
+        if let storeFailure { storeFailed(storeFailure) } else { storeWrote() }
+    }
+
+    /// A write failed because of the store as a whole: back off, and log the first failure and then at most
+    /// one reminder a minute.
+    private func storeFailed(_ error: any Error) {
+        counters.add("store.failed_writes")
+        let action = storeHealth.failed(error)
+        guard action != .none, let failure = storeHealth.failure else { return }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - failure.since.uptimeNanoseconds) / 1e9
+        logger.error(action == .firstFailure ? "the store cannot be written; retrying with back-off" : "the store still cannot be written",
+                     metadata: ["error": "\(storeHealth.message ?? "\(error)")", "attempts": "\(failure.attempts)",
+                                "seconds": "\(String(format: "%.1f", seconds))", "unrecorded_verdicts": "\(unpersisted.count)"])
+    }
+
+    private func storeWrote() {
+        guard let ended = storeHealth.succeeded() else { return }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - ended.since.uptimeNanoseconds) / 1e9
+        logger.notice("the store takes writes again", metadata: [
+            "failed_attempts": "\(ended.attempts)", "seconds": "\(String(format: "%.1f", seconds))"])
     }
 
     private func complete(_ result: EpochTest.Result, job: Job) {
@@ -463,6 +599,7 @@ final class DaemonServer {
         }
         publish(state.hasDecision ? .eventPhaseSwitch : .eventTestResult, state)
         answerWaiters(of: job)
+        account(job)
         markReady(job)
     }
 
@@ -491,6 +628,7 @@ final class DaemonServer {
                 job.closeDeadline = nil
                 counters.add("epochs.closed_incomplete")
                 job.closeReadyEpochs(force: true)
+                account(job)
                 markReady(job)
                 if job.waiters.contains(where: { $0.epoch >= job.aggregator.firstOpenEpoch }) {
                     job.closeDeadline = now + .milliseconds(configuration.closeTimeoutMilliseconds)
@@ -510,7 +648,9 @@ final class DaemonServer {
                     }
                 }
                 if waiter.deadline <= now {
-                    var error = ProtocolError(.errorTimeout, "epoch \(waiter.epoch) is not decided yet").wire
+                    // While the store fails, that is why: ranks are told (and retry, ERROR_INTERNAL), not left guessing.
+                    var error = storeHealth.message.map { ProtocolError(.errorInternal, "epoch \(waiter.epoch) is not decided yet: \($0)") }?.wire
+                        ?? ProtocolError(.errorTimeout, "epoch \(waiter.epoch) is not decided yet").wire
                     error.job = job.state
                     try? send(to: waiter.peer, .with { $0.requestID = waiter.requestID; $0.error = error })
                 } else {
@@ -518,6 +658,7 @@ final class DaemonServer {
                 }
             }
             job.waiters = waiting
+            account(job)
         }
         let wallNow = Date()
         if wallNow >= nextExpiryCheck {
@@ -528,13 +669,16 @@ final class DaemonServer {
         }
     }
 
-    private func remove(_ job: Job, reason: String) -> Autowu_V1_JobState {
+    func remove(_ job: Job, reason: String) -> Autowu_V1_JobState {
         do {
             try store.delete(jobID: job.id)
+        } catch where StoreHealth.isStoreCondition(error) {
+            storeFailed(error)
         } catch {
             logger.error("store delete failed", metadata: ["job": "\(job.id)", "error": "\(error)"])
         }
         jobs[job.id] = nil
+        budget.release(job.id)
         let state = job.markExpired()
         for waiter in job.waiters {
             try? reply(to: waiter.peer, requestID: waiter.requestID, error: ProtocolError(.errorUnknownJob, "job \"\(job.id)\" was removed"))

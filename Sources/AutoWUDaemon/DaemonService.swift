@@ -15,6 +15,10 @@ public final class DaemonService: Service, @unchecked Sendable {
     /// Opens the store and reloads the live jobs; `ready` is called once the sockets are bound.
     public init(configuration: DaemonConfiguration, logger: Logger,
                 ready: @escaping @Sendable (_ control: String, _ ingest: String, _ events: String) -> Void = { _, _, _ in }) throws {
+        // Every connected rank holds three TCP connections, each a descriptor: the usual soft limit of 1024
+        // would stop at about 330 ranks.
+        let openFiles = OpenFileLimit.raiseToHardLimit()
+        logger.info("open-file limit", metadata: ["limit": "\(openFiles)", "ranks_about": "\(max(0, openFiles - 64) / 3)"])
         self.server = try DaemonServer(configuration: configuration, logger: logger)
         self.logger = logger
         self.ready = ready

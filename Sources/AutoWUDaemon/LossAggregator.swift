@@ -3,6 +3,10 @@
 /// Values are kept per rank and averaged in rank order when the epoch closes, so the mean does not depend on
 /// the order reports arrived in: a daemon that restarts and receives the same reports again computes the
 /// same bits, and so the same decisions.
+///
+/// Storage is sparse: an epoch holds only the reports that arrived, keyed by (step, rank), and the per-rank
+/// tallies of the ranks that reported. Memory grows with the reports received, never with the declared
+/// `world_size x steps_per_epoch` (65536 x 65535 would be 34 GB dense); `bytes` is what it holds now.
 struct LossAggregator: Sendable {
     enum Outcome: Equatable {
         case accepted
@@ -29,23 +33,21 @@ struct LossAggregator: Sendable {
         }
     }
 
-    /// One open epoch: values[step * ranks + rank], `reported` marks which are set.
-    private struct EpochBuffer: Sendable {
-        var values: [Double]
-        var reported: [Bool]
-        var reportedCount = 0
+    /// The reports of one open epoch.
+    private struct EpochReports: Sendable {
+        /// Slot (step in the epoch * ranks + rank) -> the first loss reported for it.
+        var values = SparseTable<Double>(placeholder: 0)
         /// Reports per rank, to tell a rank whether the daemon has all of its losses.
-        var rankCounts: [Int]
+        var rankCounts = SparseTable<Int>(placeholder: 0)
 
         /// Keeps the first report of a (rank, step); false for a duplicate.
         mutating func record(slot: Int, rank: Int, loss: Double) -> Bool {
-            guard !reported[slot] else { return false }
-            reported[slot] = true
-            values[slot] = loss
-            reportedCount += 1
-            rankCounts[rank] += 1
+            guard values.insertIfAbsent(slot, loss) else { return false }
+            rankCounts.update(rank, initial: 0) { $0 += 1 }
             return true
         }
+
+        var bytes: Int { values.bytes + rankCounts.bytes }
     }
 
     let stepsPerEpoch: Int
@@ -54,7 +56,17 @@ struct LossAggregator: Sendable {
     /// How many epochs past the first open one may hold reports.
     let lookahead: Int
     private(set) var firstOpenEpoch: Int
-    private var buffers: [Int: EpochBuffer] = [:]
+    /// The first open epoch's reports, where nearly all of them go.
+    private var first = EpochReports()
+    /// Reports for the epochs after it (ranks run up to the gate, `decision_delay_steps` into the next).
+    private var ahead: [Int: EpochReports] = [:]
+
+    /// Storage held for reports, in bytes (what a memory budget counts).
+    var bytes: Int { ahead.values.reduce(first.bytes) { $0 + $1.bytes } }
+
+    /// What one more report costs at most, its tables half full after doubling: (key + value) / load 3/8,
+    /// and as much again for a new rank's tally.
+    static let bytesPerReport = 2 * 8 * (MemoryLayout<Int>.stride + MemoryLayout<Double>.stride) / 3
 
     init(stepsPerEpoch: Int, ranks: Int, decisionDelaySteps: Int, firstOpenEpoch: Int) {
         self.stepsPerEpoch = stepsPerEpoch
@@ -66,48 +78,70 @@ struct LossAggregator: Sendable {
 
     mutating func record(rank: Int, step: Int, loss: Double) -> Outcome {
         guard rank >= 0, rank < ranks else { return .ignoredRank }
+        guard step >= 0 else { return .late }
         let epoch = step / stepsPerEpoch
-        guard step >= 0, epoch >= firstOpenEpoch else { return .late }
-        guard epoch <= firstOpenEpoch + lookahead else { return .tooFarAhead }
+        guard epoch >= firstOpenEpoch else { return .late }
+        guard epoch - firstOpenEpoch <= lookahead else { return .tooFarAhead }
+        // At most 65536 x 65536 slots per epoch (the protocol's limits): fits an Int.
         let slot = (step - epoch * stepsPerEpoch) * ranks + rank
-        let size = stepsPerEpoch * ranks, rankCount = ranks
-        // Mutated in place through the dictionary's accessor: copying the buffer per report would make
-        // ingest quadratic in the epoch's size.
-        let isNew = buffers[epoch, default: EpochBuffer(values: Array(repeating: .nan, count: size),
-                                                       reported: Array(repeating: false, count: size),
-                                                       rankCounts: Array(repeating: 0, count: rankCount))]
-            .record(slot: slot, rank: rank, loss: loss)
+        // Mutated in place (through the dictionary's accessor for later epochs): no copy of a table per report.
+        let isNew = epoch == firstOpenEpoch
+            ? first.record(slot: slot, rank: rank, loss: loss)
+            : ahead[epoch, default: EpochReports()].record(slot: slot, rank: rank, loss: loss)
         return isNew ? .accepted : .duplicate
+    }
+
+    private func reports(_ epoch: Int) -> EpochReports? {
+        epoch == firstOpenEpoch ? first : ahead[epoch]
     }
 
     /// Every (rank, step) of the first open epoch has been reported.
     var isFirstOpenEpochComplete: Bool {
-        (buffers[firstOpenEpoch]?.reportedCount ?? 0) == stepsPerEpoch * ranks
+        first.values.count == stepsPerEpoch * ranks
     }
 
     /// Whether every loss `rank` owes for the epochs up to `epoch` has arrived (or no longer matters).
     func hasEverything(from rank: Int, through epoch: Int) -> Bool {
         guard rank >= 0, rank < ranks else { return true }
         guard epoch >= firstOpenEpoch else { return true }
-        for open in firstOpenEpoch...epoch where (buffers[open]?.rankCounts[rank] ?? 0) < stepsPerEpoch { return false }
+        // Epochs past the lookahead never hold reports: the first of them already answers (no loop to Int.max).
+        for open in firstOpenEpoch...min(epoch, firstOpenEpoch + lookahead + 1)
+        where (reports(open)?.rankCounts[rank] ?? 0) < stepsPerEpoch {
+            return false
+        }
         return true
     }
 
     /// Closes the first open epoch: the per-step mean over the ranks that reported (NaN where none did),
     /// and how many (rank, step) reports were missing.
     mutating func closeFirstOpenEpoch() -> (losses: [Double], missing: Int) {
-        let buffer = buffers.removeValue(forKey: firstOpenEpoch)
+        let reports = first
         firstOpenEpoch += 1
-        guard let buffer else { return (Array(repeating: .nan, count: stepsPerEpoch), stepsPerEpoch * ranks) }
-        var losses = [Double](repeating: .nan, count: stepsPerEpoch)
-        for step in 0..<stepsPerEpoch {
-            var sum = 0.0, count = 0
-            for rank in 0..<ranks where buffer.reported[step * ranks + rank] {
-                sum += buffer.values[step * ranks + rank]
-                count += 1
-            }
-            if count > 0 { losses[step] = sum / Double(count) }
+        first = ahead.removeValue(forKey: firstOpenEpoch) ?? EpochReports()
+        // The next epoch will most likely get as many reports as this one did: room for them now, not by
+        // doubling while they arrive.
+        first.values.reserve(reports.values.count)
+        first.rankCounts.reserve(reports.rankCounts.count)
+        // Summed in rank order within each step: the same bits whatever the arrival order. The reports are
+        // grouped by step (counting sort), then each step's few are sorted by rank.
+        let entries = reports.values.entries()
+        var starts = [Int](repeating: 0, count: stepsPerEpoch + 1)
+        for entry in entries { starts[entry.key / ranks + 1] += 1 }
+        for step in 0..<stepsPerEpoch { starts[step + 1] += starts[step] }
+        var next = starts
+        var grouped = [(key: Int, value: Double)](repeating: (0, 0), count: entries.count)
+        for entry in entries {
+            let step = entry.key / ranks
+            grouped[next[step]] = entry
+            next[step] += 1
         }
-        return (losses, stepsPerEpoch * ranks - buffer.reportedCount)
+        var losses = [Double](repeating: .nan, count: stepsPerEpoch)
+        for step in 0..<stepsPerEpoch where starts[step + 1] > starts[step] {
+            grouped[starts[step] ..< starts[step + 1]].sort { $0.key < $1.key }
+            var sum = 0.0
+            for index in starts[step] ..< starts[step + 1] { sum += grouped[index].value }
+            losses[step] = sum / Double(starts[step + 1] - starts[step])
+        }
+        return (losses, stepsPerEpoch * ranks - reports.values.count)
     }
 }

@@ -1,4 +1,5 @@
 import CSQLite
+import Foundation
 
 extension JobStore {
     /// Migration `i` takes the schema from version `i` to `i + 1` (kept in `PRAGMA user_version`).
@@ -36,12 +37,56 @@ extension JobStore {
             guard found <= schemaVersion else {
                 throw StoreError.unsupportedSchemaVersion(found: found, supported: schemaVersion)
             }
+            if try integer(database, "PRAGMA application_id") != applicationID {
+                try database.execute("PRAGMA application_id = \(applicationID)")
+            }
             guard found < schemaVersion else { return }
             for migration in migrations[Int(found)...] {
                 try database.execute(migration)
             }
             try database.execute("PRAGMA user_version = \(schemaVersion)")
         }
+    }
+
+    /// Marks an autowu store in the SQLite header (`PRAGMA application_id`): "AWU1".
+    static let applicationID: Int64 = 0x4157_5531
+
+    /// A zero-length store is not a new store: it lost its content (or was never one), and opening it would
+    /// silently start from nothing. A new store is a file that does not exist yet.
+    static func refuseEmptyFile(_ path: String) throws {
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber,
+              size.intValue == 0 else { return }
+        // Content only in the write-ahead log would still be a store; SQLite writes the header to the file
+        // itself when it switches to WAL, so an autowu store never looks like this.
+        let log = (try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? NSNumber
+        guard (log?.intValue ?? 0) == 0 else { return }
+        throw StoreError.emptyFile(path: path)
+    }
+
+    /// Refuses a file that is not an autowu store, without writing to it: not SQLite, another application's
+    /// database, or an SQLite file with tables of its own. New (empty) databases and stores written before
+    /// the application id was set pass.
+    static func identify(_ database: SQLiteDatabase, path: String) throws {
+        let header: (application: Int64, version: Int64, tables: [String])
+        do {
+            try database.execute("PRAGMA busy_timeout = 5000")
+            let statement = try database.prepare(
+                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            var tables: [String] = []
+            while try statement.step() { tables.append(statement.string(column: 0)) }
+            header = (try integer(database, "PRAGMA application_id"), try integer(database, "PRAGMA user_version"), tables)
+        } catch let error as SQLiteError where error.code == SQLITE_NOTADB {
+            throw StoreError.foreignFile(path: path, reason: "it is not an SQLite database (\(error.message))")
+        }
+        if header.application == applicationID { return }
+        guard header.application == 0 else {
+            let id = String(UInt32(truncatingIfNeeded: header.application), radix: 16)
+            throw StoreError.foreignFile(path: path, reason: "it is the SQLite database of another application (application_id 0x\(id))")
+        }
+        if header.tables.isEmpty, header.version == 0 { return }  // new
+        if header.version >= 1, Set(header.tables).isSuperset(of: ["jobs", "verdicts"]) { return }  // before the id
+        let found = header.tables.isEmpty ? "no tables" : "tables " + header.tables.prefix(8).joined(separator: ", ")
+        throw StoreError.foreignFile(path: path, reason: "it is an SQLite database without autowu's tables (\(found), schema version \(header.version))")
     }
 
     /// Sets the connection up for durability. Runs before the schema so a corrupt or foreign file fails here.

@@ -30,8 +30,11 @@ public final class JobStore: @unchecked Sendable {
         try Self.createDirectory(directory)
         let path = URL(fileURLWithPath: directory, isDirectory: true).appendingPathComponent("autowu.sqlite3").path
         self.path = path
+        try Self.refuseEmptyFile(path)
         do {
             let database = try SQLiteDatabase(path: path)
+            // Before anything writes to it: a foreign file is left exactly as it was.
+            try Self.identify(database, path: path)
             try Self.configure(database, path: path)
             try Self.migrate(database)
             func prepare(_ sql: String) throws -> SQLiteDatabase.Statement {
@@ -58,6 +61,30 @@ public final class JobStore: @unchecked Sendable {
             self.database = database
         } catch let error as SQLiteError {
             throw StoreError.cannotOpen(path: path, underlying: error)
+        }
+    }
+
+    /// Proves that the store takes writes now: a real, durable write transaction (it rewrites the header's
+    /// schema version with the same value, so nothing changes). Throws `StoreError.notWritable` with the
+    /// reason (a read-only file system, a full disk) otherwise.
+    public func checkWritable() throws {
+        do {
+            try locked {
+                try database.transaction { try database.execute("PRAGMA user_version = \(Self.schemaVersion)") }
+            }
+        } catch let error as SQLiteError {
+            throw StoreError.notWritable(path: path, reason: error.description)
+        }
+    }
+
+    /// Copies the write-ahead log into the database file and truncates the log to zero bytes (a clean
+    /// shutdown leaves one self-contained file). Returns false when a reader kept part of the log in use.
+    @discardableResult
+    public func checkpoint() throws -> Bool {
+        try locked {
+            let statement = try database.prepare("PRAGMA wal_checkpoint(TRUNCATE)")
+            // One row: busy (1 if the checkpoint could not complete), log frames, checkpointed frames.
+            return try statement.step() ? statement.int64(column: 0) == 0 : false
         }
     }
 
@@ -245,7 +272,7 @@ public final class JobStore: @unchecked Sendable {
         }
     }
 
-    private static func createDirectory(_ directory: String) throws {
+    static func createDirectory(_ directory: String) throws {
         guard !directory.isEmpty else {
             throw StoreError.cannotCreateDirectory(path: directory, reason: "the path is empty")
         }

@@ -14,6 +14,14 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case duplicateVerdict(jobID: String, epoch: Int64)
     /// The job or verdict is malformed (empty id, unknown phase, non-finite time, mismatched ids).
     case invalidInput(String)
+    /// Another process holds the data directory's lock (`holderPID` when the lock file names it).
+    case locked(directory: String, holderPID: Int32?)
+    /// The data directory or the store cannot be written (a read-only file system, permissions, a full disk).
+    case notWritable(path: String, reason: String)
+    /// The store file exists but is empty: it was truncated, or never written by autowu.
+    case emptyFile(path: String)
+    /// The store file is not an autowu store: not SQLite at all, or another application's database.
+    case foreignFile(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -31,6 +39,17 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
             "job '\(jobID)' already has a verdict for epoch \(epoch)"
         case .invalidInput(let reason):
             "invalid input: \(reason)"
+        case .locked(let directory, let holderPID):
+            "the data directory '\(directory)' is in use by another autowud"
+                + (holderPID.map { " (pid \($0))" } ?? " (pid unknown)")
+                + "; stop it first, or give this one another --data-dir"
+        case .notWritable(let path, let reason):
+            "the store '\(path)' is not writable: \(reason)"
+        case .emptyFile(let path):
+            "the store '\(path)' is an empty file (0 bytes): it was truncated or not written by autowu; "
+                + "move it away to start with a new, empty store"
+        case .foreignFile(let path, let reason):
+            "'\(path)' is not an autowu store: \(reason); move it away or choose another --data-dir"
         }
     }
 }

@@ -22,10 +22,15 @@ public struct ProcessOutput: Sendable {
     public var status: Int32
     public var stdout: String
     public var stderr: String
+    /// Killed at the timeout.
+    public var timedOut = false
 }
 
-/// Runs an executable to completion and captures its output.
-public func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessOutput {
+/// Runs an executable to completion and captures its output. With `timeoutSeconds`, a process still running
+/// then is killed (SIGKILL; its status is then 9 with `timedOut`), so that a test expecting an exit fails
+/// instead of hanging when the program goes on running.
+public func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
+                       timeoutSeconds: Double? = nil) throws -> ProcessOutput {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
@@ -34,6 +39,14 @@ public func runProcess(_ executable: URL, _ arguments: [String], environment: [S
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    let killer = timeoutSeconds.map { seconds in
+        let timer = DispatchSource.makeTimerSource()
+        timer.schedule(deadline: .now() + seconds)
+        timer.setEventHandler { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        timer.resume()
+        return timer
+    }
+    defer { killer?.cancel() }
     // Read both pipes concurrently so neither can fill up and block the child.
     let errData = LockedData()
     let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
@@ -42,7 +55,8 @@ public func runProcess(_ executable: URL, _ arguments: [String], environment: [S
     process.waitUntilExit()
     while !errData.isSet { usleep(1000) }
     return ProcessOutput(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                         stderr: String(decoding: errData.value, as: UTF8.self))
+                         stderr: String(decoding: errData.value, as: UTF8.self),
+                         timedOut: process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL)
 }
 
 final class LockedData: @unchecked Sendable {

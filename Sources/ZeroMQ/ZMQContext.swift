@@ -22,7 +22,10 @@ public final class ZMQContext: Sendable {
     ///     is delivered to a peer that may never come. `false` gives new sockets
     ///     a linger of 0, so shutting down never hangs; set `.linger` on a socket
     ///     that must flush its last messages before it closes.
-    public init(ioThreads: Int = 1, blocky: Bool = false) throws(ZMQError) {
+    ///   - maximumSockets: How many sockets the context may hold at once
+    ///     (`ZMQ_MAX_SOCKETS`; libzmq's default is 1023, and a socket beyond it
+    ///     fails with `EMFILE`). Capped at `socketLimit`.
+    public init(ioThreads: Int = 1, blocky: Bool = false, maximumSockets: Int? = nil) throws(ZMQError) {
         guard let pointer = zmq_ctx_new() else {
             throw ZMQError.last
         }
@@ -32,6 +35,22 @@ public final class ZMQContext: Sendable {
         }
         try check(zmq_ctx_set(pointer, ZMQ_IO_THREADS, threads))
         try check(zmq_ctx_set(pointer, ZMQ_BLOCKY, blocky ? 1 : 0))
+        if let maximumSockets {
+            let limit = Int(zmq_ctx_get(pointer, ZMQ_SOCKET_LIMIT))
+            try check(zmq_ctx_set(pointer, ZMQ_MAX_SOCKETS, Int32(clamping: max(1, min(maximumSockets, limit)))))
+        }
+    }
+
+    /// The most sockets any context of the loaded libzmq can hold (`ZMQ_SOCKET_LIMIT`).
+    public static var socketLimit: Int {
+        guard let pointer = zmq_ctx_new() else { return 1023 }
+        defer { zmq_ctx_term(pointer) }
+        return Int(zmq_ctx_get(pointer, ZMQ_SOCKET_LIMIT))
+    }
+
+    /// How many sockets this context may hold at once (`ZMQ_MAX_SOCKETS`).
+    public var maximumSockets: Int {
+        handle.option(ZMQ_MAX_SOCKETS)
     }
 
     deinit {
@@ -109,6 +128,12 @@ private final class ContextHandle: @unchecked Sendable {
             throw ZMQError.last
         }
         return socket
+    }
+
+    func option(_ name: Int32) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return terminated ? 0 : Int(zmq_ctx_get(pointer, name))
     }
 
     func shutdown() {

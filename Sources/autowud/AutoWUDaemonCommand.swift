@@ -43,6 +43,11 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
     @Option(help: "File holding this daemon's CURVE secret key (Z85, 40 characters): encrypts and authenticates every socket.")
     var curveSecretKeyFile: String?
 
+    @Option(help: ArgumentHelp(
+        "Memory the jobs' buffers may hold in all, in MiB (reports of open epochs, loss histories, waiting requests); 0: no limit.",
+        discussion: "When it is reached, new jobs and new losses are refused with an error that says so."))
+    var memoryBudgetMb = DaemonConfiguration.defaultMemoryBudgetMegabytes
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -57,6 +62,7 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         guard closeTimeoutMs >= 1 else { throw ValidationError("--close-timeout-ms must be at least 1") }
         guard retentionHours > 0 else { throw ValidationError("--retention-hours must be positive") }
+        guard memoryBudgetMb >= 0, memoryBudgetMb <= 1 << 30 else { throw ValidationError("--memory-budget-mb must be between 0 (no limit) and 2^30") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -75,6 +81,7 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
         configuration.closeTimeoutMilliseconds = closeTimeoutMs
         configuration.retentionSeconds = retentionHours * 3600
         configuration.ingestHighWaterMark = ingestHwm
+        configuration.memoryBudgetBytes = memoryBudgetMb == 0 ? nil : memoryBudgetMb << 20
         if let file = curveSecretKeyFile {
             guard let key = try? String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
                   key.count == 40 else {

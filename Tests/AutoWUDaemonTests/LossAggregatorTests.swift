@@ -60,3 +60,48 @@ import Testing
         #expect(closed.losses[0] == 2 && closed.losses[1].isNaN && closed.missing == 0)
     }
 }
+
+@Suite struct LossAggregatorMemoryTests {
+    /// The declared sizes of issue 11's memory bomb: 65536 ranks x 65535 steps would be 34 GB dense.
+    @Test func memoryGrowsWithTheReportsReceivedNotWithTheDeclaredSizes() {
+        var aggregator = LossAggregator(stepsPerEpoch: 65_535, ranks: 65_536, decisionDelaySteps: 0, firstOpenEpoch: 0)
+        #expect(aggregator.bytes == 0)
+        #expect(aggregator.record(rank: 65_535, step: 65_534, loss: 1) == .accepted)
+        let one = aggregator.bytes
+        #expect(one > 0 && one < 1_024, "one report: \(one) bytes")
+        for index in 0..<10_000 {
+            _ = aggregator.record(rank: (index * 7_919) % 65_536, step: index % 65_535, loss: Double(index))
+        }
+        let many = aggregator.bytes
+        #expect(many < 10_001 * 4 * LossAggregator.bytesPerReport, "10,001 reports: \(many) bytes")
+        #expect(many > 10_000 * (MemoryLayout<Int>.stride + MemoryLayout<Double>.stride), "the reports are held")
+        let closed = aggregator.closeFirstOpenEpoch()
+        #expect(closed.missing == 65_535 * 65_536 - 10_001)
+        #expect(closed.losses[65_534] == 1)
+        // The closed epoch's reports are let go; the next epoch has room for as many (data seen, not declared).
+        #expect(aggregator.bytes <= many * 11 / 10, "\(aggregator.bytes) bytes after closing, \(many) before")
+        _ = aggregator.closeFirstOpenEpoch()
+        #expect(aggregator.bytes < 1_024, "an epoch without reports leaves the next one nothing to reserve")
+    }
+
+    @Test func aSparseEpochAveragesExactlyAsADenseOneWould() {
+        // Ranks report in a scrambled order; the mean of each step is summed in rank order.
+        let ranks = 5, steps = 7
+        func loss(_ rank: Int, _ step: Int) -> Double { 1.0 / Double(3 + rank * 11 + step * 5) + 1e-3 * Double(step) }
+        var aggregator = LossAggregator(stepsPerEpoch: steps, ranks: ranks, decisionDelaySteps: 1, firstOpenEpoch: 0)
+        var order = (0..<(ranks * steps)).map { ($0 * 17) % (ranks * steps) }
+        order.swapAt(0, order.count - 1)
+        for slot in order where slot % 4 != 3 {
+            _ = aggregator.record(rank: slot % ranks, step: slot / ranks, loss: loss(slot % ranks, slot / ranks))
+        }
+        let closed = aggregator.closeFirstOpenEpoch()
+        for step in 0..<steps {
+            var sum = 0.0, count = 0
+            for rank in 0..<ranks where (step * ranks + rank) % 4 != 3 {
+                sum += loss(rank, step)
+                count += 1
+            }
+            #expect(closed.losses[step].bitPattern == (sum / Double(count)).bitPattern, "step \(step)")
+        }
+    }
+}

@@ -209,16 +209,79 @@ import Testing
         }
     }
 
-    @Test func aFileThatIsNotADatabaseIsRefused() throws {
+    @Test func aFileThatIsNotADatabaseIsRefusedAndLeftAsItWas() throws {
         let directory = try TemporaryDirectory()
-        try Data(repeating: 0x42, count: 8192).write(to: URL(fileURLWithPath: directory.appending("autowu.sqlite3")))
+        let file = directory.appending("autowu.sqlite3")
+        let content = Data(repeating: 0x42, count: 8192)
+        try content.write(to: URL(fileURLWithPath: file))
         let error = #expect(throws: StoreError.self) { try JobStore(directory: directory.path) }
-        guard case .cannotOpen(_, let underlying)? = error else {
+        guard case .foreignFile(let path, let reason)? = error else {
             Issue.record("unexpected \(String(describing: error))")
             return
         }
-        #expect(underlying.code == 26)  // SQLITE_NOTADB
-        #expect(underlying.message == "file is not a database")
+        #expect(path == file && reason.contains("not an SQLite database") && reason.contains("file is not a database"))
+        #expect("\(error!)".contains("is not an autowu store"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == content, "not a byte changed")
+    }
+
+    @Test func anotherApplicationsSQLiteDatabaseIsRefusedAndLeftAsItWas() throws {
+        // One with tables of its own, and one marked as another application's (PRAGMA application_id).
+        for (setup, mentions) in [("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)", "without autowu's tables (tables users"),
+                                  ("PRAGMA application_id = 1179602756", "another application (application_id 0x464f4f44)")] {
+            let directory = try TemporaryDirectory()
+            let file = directory.appending("autowu.sqlite3")
+            try SQLiteDatabase(path: file).execute(setup)
+            let before = try Data(contentsOf: URL(fileURLWithPath: file))
+            let error = #expect(throws: StoreError.self) { try JobStore(directory: directory.path) }
+            #expect("\(error.map { "\($0)" } ?? "")".contains(mentions), "\(String(describing: error))")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == before, "not a byte changed")
+            #expect(try pragmaText(file, "PRAGMA journal_mode") == "delete", "still in its own journal mode")
+        }
+    }
+
+    @Test func aZeroLengthStoreIsRefusedNotTakenForANewOne() throws {
+        let directory = try TemporaryDirectory()
+        let file = directory.appending("autowu.sqlite3")
+        FileManager.default.createFile(atPath: file, contents: Data())
+        #expect(throws: StoreError.emptyFile(path: file)) { try JobStore(directory: directory.path) }
+        #expect(try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber == 0, "left as it was")
+        #expect("\(StoreError.emptyFile(path: file))".contains("empty file (0 bytes)"))
+    }
+
+    @Test func storesAreMarkedAsAutowusAndOlderUnmarkedStoresStillOpen() throws {
+        let directory = try TemporaryDirectory()
+        let store = try JobStore(directory: directory.path)
+        try store.save(makeJob("kept", version: 1))
+        #expect(try pragmaText(store.path, "PRAGMA application_id") == "\(0x4157_5531)")
+        // A store written before the mark existed: autowu's tables, no application id.
+        try SQLiteDatabase(path: store.path).execute("PRAGMA application_id = 0")
+        let reopened = try JobStore(directory: directory.path)
+        #expect(try reopened.loadJobs().map(\.jobID) == ["kept"])
+        #expect(try pragmaText(store.path, "PRAGMA application_id") == "\(0x4157_5531)", "marked on open")
+    }
+
+    @Test func checkpointLeavesAnEmptyLogAndEverythingInTheFile() throws {
+        let directory = try TemporaryDirectory()
+        let store = try JobStore(directory: directory.path)
+        for index in 0..<50 { try store.save(makeJob("job-\(index)", version: 1), verdict: makeVerdict("job-\(index)", epoch: 0)) }
+        let log = store.path + "-wal"
+        #expect((try FileManager.default.attributesOfItem(atPath: log)[.size] as? NSNumber)?.intValue ?? 0 > 0)
+        #expect(try store.checkpoint())
+        #expect((try FileManager.default.attributesOfItem(atPath: log)[.size] as? NSNumber)?.intValue == 0)
+        // The file alone (copied without its log) holds every job.
+        let copy = try TemporaryDirectory()
+        try FileManager.default.copyItem(atPath: store.path, toPath: copy.appending("autowu.sqlite3"))
+        #expect(try JobStore(directory: copy.path).loadJobs().count == 50)
+    }
+
+    @Test func writabilityIsCheckedByARealWrite() throws {
+        let directory = try TemporaryDirectory()
+        let store = try JobStore(directory: directory.path)
+        try store.save(makeJob("a", version: 1))
+        try store.checkWritable()
+        #expect(try store.job("a")?.version == 1, "the check changes nothing")
+        #expect(try pragmaText(store.path, "PRAGMA user_version") == "1")
+        // A read-only or full file system: tested on real mounts (AutoWUIntegrationTests/StoreFaultTests).
     }
 
     @Test func aNewerSchemaIsRefused() throws {
