@@ -59,6 +59,12 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Steps between an epoch's end and the step its verdict applies at (the job's decision_delay_steps).")
     var decisionDelaySteps = 1
 
+    @Option(help: "The minimum test: robust (default) or paper.")
+    var test: MinimumTestKind = .robust
+
+    @Option(help: "The warmup policy: hold (default) or paper.")
+    var policy: WarmupPolicy = .hold
+
     @Option(help: "GP solver the daemon uses for these jobs: fast or exact.")
     var solver: SolverKind = .fast
 
@@ -87,6 +93,8 @@ struct SimulateCommand: ParsableCommand {
             $0.worldSize = UInt32(ranks)
             $0.decay = decay == .cosine ? .decayCosine : .decayConstantCosine
             $0.solver = solver == .fast ? .solverFast : .solverExact
+            $0.test = test == .robust ? .testRobust : .testPaper
+            $0.policy = policy == .hold ? .policyHold : .policyPaper
             $0.decisionDelaySteps = UInt64(max(0, decisionDelaySteps))
         }
         try Simulation.prepare(ranks: ranks * jobs)

@@ -251,9 +251,21 @@ def render(results, table, figures, results_path: Path, doc_path: Path) -> str:
         add("")
     add("## Findings")
     add("")
-    add(FINDINGS_PLACEHOLDER)
+    add(_kept_findings(doc_path) or FINDINGS_PLACEHOLDER)
     add("")
     return "\n".join(lines)
+
+
+def _kept_findings(doc_path: Path) -> Optional[str]:
+    """The hand-written Findings of the report being regenerated, so that a re-run keeps them."""
+    try:
+        text = doc_path.read_text()
+    except FileNotFoundError:
+        return None
+    if "## Findings" not in text:
+        return None
+    body = text.split("## Findings", 1)[1].strip()
+    return body if body and body != FINDINGS_PLACEHOLDER else None
 
 
 def _grid_table(results) -> List[str]:

@@ -133,14 +133,17 @@ def assert_agree(per_rank: List[Dict[int, float]], steps: range = range(T)) -> L
 
 
 def assert_follows_the_daemons_plans(lrs: Dict[int, float], state: pb.JobState) -> None:
-    """LR(t) is the warmup plan's before the switch and the final plan's from it, bit for bit."""
+    """LR(t) is the final plan's, bit for bit, and the plain ramp's before the first change (a hold under the
+    default policy, else the switch)."""
     assert state.HasField("decision") and state.plan.final
     final = Plan.from_proto(state.plan)
     before = default_plan(T, E, decision_delay_steps=D)
     s = state.decision.step
+    first_change = state.plan.segments[1].start_step
+    assert first_change <= s
     for t, lr in lrs.items():
         assert bits(lr) == bits(final.lr(t)), t
-        if t < s:
+        if t < first_change:
             assert bits(lr) == bits(before.lr(t)), t
     if s in lrs:
         assert bits(lrs[s]) == bits(state.decision.learning_rate)  # cosine at p = 0 is its from_rate
