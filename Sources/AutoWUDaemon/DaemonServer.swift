@@ -561,23 +561,13 @@ final class DaemonServer {
         if let storeFailure { storeFailed(storeFailure) } else { storeWrote() }
     }
 
-    /// A write failed because of the store as a whole: back off, and log the first failure and then at most
-    /// one reminder a minute.
     private func storeFailed(_ error: any Error) {
         counters.add("store.failed_writes")
-        let action = storeHealth.failed(error)
-        guard action != .none, let failure = storeHealth.failure else { return }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - failure.since.uptimeNanoseconds) / 1e9
-        logger.error(action == .firstFailure ? "the store cannot be written; retrying with back-off" : "the store still cannot be written",
-                     metadata: ["error": "\(storeHealth.message ?? "\(error)")", "attempts": "\(failure.attempts)",
-                                "seconds": "\(String(format: "%.1f", seconds))", "unrecorded_verdicts": "\(unpersisted.count)"])
+        storeHealth.failed(error, logger: logger, unrecordedVerdicts: unpersisted.count)
     }
 
     private func storeWrote() {
-        guard let ended = storeHealth.succeeded() else { return }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - ended.since.uptimeNanoseconds) / 1e9
-        logger.notice("the store takes writes again", metadata: [
-            "failed_attempts": "\(ended.attempts)", "seconds": "\(String(format: "%.1f", seconds))"])
+        storeHealth.succeeded(logger: logger)
     }
 
     private func complete(_ result: EpochTest.Result, job: Job) {

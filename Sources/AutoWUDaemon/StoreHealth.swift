@@ -1,6 +1,8 @@
 import AutoWUStore
 import CSQLite
 import Dispatch
+import Foundation
+import Logging
 
 /// Whether the store takes writes, and when to try again after it did not: a full disk, a file system
 /// remounted read-only, an I/O error.
@@ -88,6 +90,24 @@ struct StoreHealth {
             delayMilliseconds = Self.firstDelayMilliseconds
         }
         return failure
+    }
+
+    /// Records a failed write and logs it if it is the first or a minute has passed since the last line.
+    mutating func failed(_ error: any Error, logger: Logger, unrecordedVerdicts: Int) {
+        let action = failed(error)
+        guard action != .none, let failure else { return }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - failure.since.uptimeNanoseconds) / 1e9
+        logger.error(action == .firstFailure ? "the store cannot be written; retrying with back-off" : "the store still cannot be written",
+                     metadata: ["error": "\(message ?? "\(error)")", "attempts": "\(failure.attempts)",
+                                "seconds": "\(String(format: "%.1f", seconds))", "unrecorded_verdicts": "\(unrecordedVerdicts)"])
+    }
+
+    /// Records a write that landed, and logs the recovery if the store had failed.
+    mutating func succeeded(logger: Logger) {
+        guard let ended = succeeded() else { return }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - ended.since.uptimeNanoseconds) / 1e9
+        logger.notice("the store takes writes again", metadata: [
+            "failed_attempts": "\(ended.attempts)", "seconds": "\(String(format: "%.1f", seconds))"])
     }
 
     /// What ranks and operators are told while the store fails, e.g. "the store is full: database or disk
