@@ -15,8 +15,8 @@ Checks:
   * every LR logged for a step, by any rank and in any run of the job (before and after a requeue), is the
     same double: no disagreement;
   * the warmup ended by the daemon's AutoWU test inside the warmup (trace: every rank's summary shows the same
-    decision), and the LR sequence has exactly one switch, there: strictly increasing before it,
-    non-increasing from it on (no second warmup);
+    decision), and the LR sequence has exactly one switch, there: rising before it (or held: the hold
+    policy keeps the LR flat while a minimum is confirmed), non-increasing from it on (no second warmup);
   * ``--restarts K`` (trace format): each rank's log has K+1 runs; a run after a requeue starts at a step > 0
     (resumed from a checkpoint, not from scratch), before the switch (the requeue came mid-warmup), and no
     later than one past the last step the previous run logged (nothing skipped); all runs saw the same job
@@ -130,12 +130,14 @@ def main(argv=None):
             decision = next(iter(decisions.values()))
             if not decision:
                 fails.append(f"{label}: no switch: the daemon never decided that the warmup is over")
-            elif decision.get("reason") != "gp_test":
+            elif decision.get("reason") not in ("gp_test", "rebound"):
                 fails.append(f"{label}: the warmup ended by {decision.get('reason')!r}, not by the AutoWU test")
                 decision = None
     elif lrs is not None:
-        # The first step whose LR is not above its predecessor's: the decay's start.
-        s = next((t for t in range(first + 1, T) if not lrs[t - first] > lrs[t - first - 1]), None)
+        # The step the job reported; else the first step whose LR falls below its predecessor's (a hold
+        # keeps it flat, the decay makes it fall).
+        s = args.switch_step if args.switch_step is not None else \
+            next((t for t in range(first + 1, T) if lrs[t - first] < lrs[t - first - 1]), None)
         if s is None:
             fails.append(f"{label}: the LR rises to the end: no switch")
         else:
@@ -151,7 +153,9 @@ def main(argv=None):
 
     # ---- exactly one switch; no second warmup
     if lrs is not None and switch is not None and switch > first:
-        ups = [t for t in range(first + 1, switch) if not lrs[t - first] > lrs[t - first - 1]]
+        ups = [t for t in range(first + 1, switch) if not lrs[t - first] >= lrs[t - first - 1]]
+        if switch - 1 > first and not lrs[switch - 1 - first] > lrs[0]:
+            ups.append(switch - 1)
         downs = [t for t in range(switch + 1, T) if lrs[t - first] > lrs[t - first - 1]]
         if ups:
             fails.append(f"{label}: the LR does not rise at steps {ups[:5]}, before the switch at {switch}")
