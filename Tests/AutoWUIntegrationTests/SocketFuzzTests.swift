@@ -11,16 +11,11 @@ import ZeroMQ
 /// ingest sockets while a real job trains. The daemon stays up and the job decides as the core does.
 /// (The long campaign is libFuzzer's: scripts/fuzz.)
 @Suite struct SocketFuzzTests {
-    /// SplitMix64: a seeded generator, so a failing run can be repeated.
+    /// A seeded generator (the core's SplitMix64), so a failing run can be repeated.
     struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var sampler: SubsetSampler
+        init(state: UInt64) { sampler = SubsetSampler(seed: state) }
+        mutating func next() -> UInt64 { sampler.nextUniformBits() }
     }
 
     static func vectors() throws -> (requests: [[UInt8]], batches: [[UInt8]]) {

@@ -10,7 +10,12 @@ public struct SubsetSampler: Sendable, Equatable, Codable {
 
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
+        return Self.mix(state)
+    }
+
+    /// SplitMix64's finaliser: a bijective scramble of 64 bits.
+    static func mix(_ value: UInt64) -> UInt64 {
+        var z = value
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
@@ -34,12 +39,7 @@ public struct SubsetSampler: Sendable, Equatable, Codable {
     public mutating func keyedSubset(of population: [Int], size: Int) -> [Int] {
         guard population.count > size else { return population }
         let salt = next()
-        func key(_ index: Int) -> UInt64 {
-            var z = salt &+ UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        func key(_ index: Int) -> UInt64 { Self.mix(salt &+ UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15) }
         // Ties between keys (probability ~n^2 / 2^64) fall back to the index: still deterministic.
         let chosen = population.map { (key: key($0), index: $0) }
             .sorted { $0.key != $1.key ? $0.key < $1.key : $0.index < $1.index }
