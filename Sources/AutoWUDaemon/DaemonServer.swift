@@ -581,7 +581,12 @@ final class DaemonServer {
         logger.info("epoch tested", metadata: [
             "job": "\(job.id)", "epoch": "\(result.epoch)", "ms_since_close": "\(String(format: "%.2f", sinceClose))", "p_min": "\(verdict.pMin.map { String(format: "%.3f", $0) }.joined(separator: ","))",
             "votes": "\(verdict.votes)", "streak": "\(verdict.streak)", "micros": "\(verdict.testMicros)",
-            "missing_reports": "\(verdict.reportsMissing)"])
+            "missing_reports": "\(verdict.reportsMissing)", "silent_ranks": "\(verdict.silentRankCount)"])
+        if verdict.silentRankCount > 0 {
+            logger.warning("epoch closed without some ranks", metadata: [
+                "job": "\(job.id)", "epoch": "\(result.epoch)", "silent_ranks": "\(verdict.silentRankCount)",
+                "first": "\(verdict.silentRanks.map(String.init).joined(separator: ","))"])
+        }
         if state.hasDecision {
             logger.notice("warmup ended", metadata: [
                 "job": "\(job.id)", "reason": "\(state.decision.reason)", "switch_step": "\(state.decision.step)",

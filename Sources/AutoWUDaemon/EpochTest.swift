@@ -40,7 +40,8 @@ enum EpochTest {
             var verdict = try controller.endEpoch(work.epoch.losses, solver: work.solver)
             if verdict.decision == nil { verdict.decision = controller.concludeIfNoTestRemains() }
             let micros = (DispatchTime.now().uptimeNanoseconds - started) / 1000
-            let wireVerdict = verdict.wire(testMicros: micros, reportsMissing: work.epoch.missing)
+            let wireVerdict = verdict.wire(testMicros: micros, reportsMissing: work.epoch.missing,
+                                             silentRanks: (work.epoch.silent.count, work.epoch.silent.first))
             var state = JobStateBuilder.state(jobID: work.jobID, spec: work.spec, controller: controller,
                                               version: work.version + 1, stepsSeen: work.stepsSeen, lastVerdict: wireVerdict)
             state.incarnation = work.incarnation

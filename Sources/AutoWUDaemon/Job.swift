@@ -33,6 +33,7 @@ final class Job {
         var epoch: Int
         var losses: [Double]
         var missing: Int
+        var silent: LossAggregator.SilentRanks
         /// When the epoch closed (uptime ns): the start of its verdict's latency.
         var closedAt: UInt64 = DispatchTime.now().uptimeNanoseconds
     }
@@ -97,8 +98,8 @@ final class Job {
         var forced = force
         while aggregator.firstOpenEpoch <= lastTestedEpoch, aggregator.isFirstOpenEpochComplete || forced {
             let epoch = aggregator.firstOpenEpoch
-            let (losses, missing) = aggregator.closeFirstOpenEpoch()
-            closedEpochs.append(ClosedEpoch(epoch: epoch, losses: losses, missing: missing))
+            let (losses, missing, silent) = aggregator.closeFirstOpenEpoch()
+            closedEpochs.append(ClosedEpoch(epoch: epoch, losses: losses, missing: missing, silent: silent))
             forced = false
             closeDeadline = nil
         }

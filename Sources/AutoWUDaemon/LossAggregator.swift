@@ -19,6 +19,15 @@ struct LossAggregator: Sendable {
         case ignoredRank
     }
 
+    /// The ranks that reported nothing in a closed epoch: it was decided without them.
+    struct SilentRanks: Equatable, Sendable {
+        /// How many there were.
+        var count = 0
+        /// The first `listLimit` of them, ascending (a world of 65536 ranks must not make a verdict huge).
+        var first: [Int] = []
+        static let listLimit = 32
+    }
+
     struct Counts: Equatable {
         var accepted = 0, duplicate = 0, late = 0, tooFarAhead = 0, ignoredRank = 0
 
@@ -113,8 +122,8 @@ struct LossAggregator: Sendable {
     }
 
     /// Closes the first open epoch: the per-step mean over the ranks that reported (NaN where none did),
-    /// and how many (rank, step) reports were missing.
-    mutating func closeFirstOpenEpoch() -> (losses: [Double], missing: Int) {
+    /// how many (rank, step) reports were missing, and the ranks that sent none.
+    mutating func closeFirstOpenEpoch() -> (losses: [Double], missing: Int, silent: SilentRanks) {
         let reports = first
         firstOpenEpoch += 1
         first = ahead.removeValue(forKey: firstOpenEpoch) ?? EpochReports()
@@ -142,6 +151,13 @@ struct LossAggregator: Sendable {
             for index in starts[step] ..< starts[step + 1] { sum += grouped[index].value }
             losses[step] = sum / Double(starts[step + 1] - starts[step])
         }
-        return (losses, stepsPerEpoch * ranks - reports.values.count)
+        var silent = SilentRanks()
+        if reports.rankCounts.count < ranks {
+            for rank in 0..<ranks where reports.rankCounts[rank] == nil {
+                silent.count += 1
+                if silent.first.count < SilentRanks.listLimit { silent.first.append(rank) }
+            }
+        }
+        return (losses, stepsPerEpoch * ranks - reports.values.count, silent)
     }
 }

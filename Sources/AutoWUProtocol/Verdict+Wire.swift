@@ -1,7 +1,8 @@
 import AutoWU
 
 extension EpochVerdict {
-    public func wire(testMicros: UInt64 = 0, reportsMissing: Int = 0) -> Autowu_V1_Verdict {
+    public func wire(testMicros: UInt64 = 0, reportsMissing: Int = 0,
+                     silentRanks: (count: Int, first: [Int]) = (0, [])) -> Autowu_V1_Verdict {
         .with {
             $0.epoch = Int64(epoch)
             $0.step = UInt64(step)
@@ -11,6 +12,8 @@ extension EpochVerdict {
             $0.testMicros = testMicros
             $0.reportsMissing = UInt32(clamping: reportsMissing)
             $0.holding = holding
+            $0.silentRankCount = UInt32(clamping: silentRanks.count)
+            $0.silentRanks = silentRanks.first.map { UInt32(clamping: $0) }
             if let check {
                 $0.tested = true
                 $0.pMin = check.pMin

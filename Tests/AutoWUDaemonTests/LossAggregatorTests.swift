@@ -35,6 +35,21 @@ import Testing
         #expect(aggregator.record(rank: 0, step: 2, loss: 1) == .late, "epoch 0 is closed")
     }
 
+    @Test func anEpochNamesTheRanksThatReportedNothingAndListsAtMost32() {
+        var aggregator = LossAggregator(stepsPerEpoch: 2, ranks: 100, decisionDelaySteps: 1, firstOpenEpoch: 0)
+        // Ranks 0..59 report one step each (not silent, though incomplete); ranks 60...99 report nothing, nor
+        // does rank 7 of the next epoch count for this one.
+        for rank in 0..<60 { _ = aggregator.record(rank: rank, step: rank % 2, loss: 1) }
+        _ = aggregator.record(rank: 70, step: 2, loss: 1)
+        let closed = aggregator.closeFirstOpenEpoch()
+        #expect(closed.silent.count == 40)
+        #expect(closed.silent.first == Array(60..<92))
+        #expect(closed.missing == 200 - 60)
+        for rank in 0..<100 { for step in 2..<4 where !(rank == 70 && step == 2) { _ = aggregator.record(rank: rank, step: step, loss: 1) } }
+        let complete = aggregator.closeFirstOpenEpoch()
+        #expect(complete.silent == LossAggregator.SilentRanks() && complete.missing == 0)
+    }
+
     @Test func aRankKnowsWhetherTheDaemonHasAllOfItsLosses() {
         var aggregator = LossAggregator(stepsPerEpoch: 2, ranks: 2, decisionDelaySteps: 1, firstOpenEpoch: 0)
         _ = aggregator.record(rank: 0, step: 0, loss: 1)

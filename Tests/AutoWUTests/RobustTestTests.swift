@@ -143,4 +143,34 @@ import Testing
         #expect(Set(full).subtracting(fewer) == [removed])
         #expect(Set(fewer).subtracting(full).count == 1)
     }
+    /// The first 12 step losses of a real run (examples/digits_ddp.py, 2 ranks, 3 steps per epoch, the loss
+    /// still flat at LR 1e-5). On its first 6 the noise scale came out 5x too small and the test fired; the
+    /// job then decayed from 2e-5 and reached 54 % instead of 97 %.
+    static let flatStart = [2.308363199234009, 2.3121724128723145, 2.3087939023971558, 2.3085652589797974,
+                            2.307774782180786, 2.3102790117263794, 2.3078348636627197, 2.3057631254196167,
+                            2.308827519416809, 2.310590982437134, 2.303100347518921, 2.30286180973053]
+
+    static func testOnce(_ losses: [Double], settings: MinimumTestSettings) -> MinimumTestResult {
+        var fit = MinimumTest<DenseCholeskySolver>.initialFit(settings)
+        var sampler = SubsetSampler(seed: 0)
+        return MinimumTest(settings: settings, solver: DenseCholeskySolver()).run(losses: losses, fit: &fit, sampler: &sampler)
+    }
+
+    @Test func aFewFlatLossesAreNoMinimumAndTheVerdictSaysWhy() throws {
+        let sixLosses = Array(Self.flatStart.prefix(6))
+        let guarded = Self.testOnce(sixLosses, settings: MinimumTestSettings())
+        #expect(!guarded.positive && guarded.votes == 0)
+        #expect(guarded.note?.contains("needs 33") == true, "\(String(describing: guarded.note))")
+        // The same losses through the default controller, as the daemon's job saw them: no switch.
+        func decision(floor: Int) throws -> SwitchDecision? {
+            var configuration = AutoWUConfiguration(stepsPerEpoch: 3, totalSteps: 240)
+            configuration.test.minimumLosses = floor
+            return try Replay(configuration: configuration, solver: .fast).run(LossTrace(losses: Self.flatStart)).decision
+        }
+        #expect(try decision(floor: 0)?.epoch == 2, "without the floor the failure this guards against is back")
+        #expect(try decision(floor: MinimumTestSettings().minimumLosses) == nil)
+        var paper = MinimumTestSettings.paper
+        paper.minimumLosses = 1000  // the paper's test has no floor: it is the reference
+        #expect(Self.testOnce(sixLosses, settings: paper).note == nil)
+    }
 }

@@ -14,6 +14,10 @@ public struct MinimumTestSettings: Sendable, Equatable, Codable {
     /// the median of their `outlierWindow` neighbours are set aside.
     public var outlierWindow = 11
     public var outlierThreshold = 6.0
+    /// The robust test is negative on fewer finite losses than this: the noise scale it standardises by is
+    /// a median of deviations, and on a handful of losses it can come out several times too small, which
+    /// turns plain noise into a "minimum" (a 3-step epoch switched on 6 flat losses).
+    public var minimumLosses = 33
     /// n_test: the number of posterior subsets C1..C_n that vote.
     public var testCount = 5
     /// c: a subset votes "minimum in the past" when its P_min exceeds this.
@@ -46,7 +50,7 @@ public struct MinimumTestSettings: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind, outlierWindow, outlierThreshold, testCount, confidence, fitSubsetSize, testSubsetSize, gridSize
+        case kind, outlierWindow, outlierThreshold, minimumLosses, testCount, confidence, fitSubsetSize, testSubsetSize, gridSize
         case lengthscale, noiseFloor, initialNoise, fitLearningRate, fitSteps, differenceJitter
     }
 
@@ -56,6 +60,8 @@ public struct MinimumTestSettings: Sendable, Equatable, Codable {
         kind = try c.decodeIfPresent(MinimumTestKind.self, forKey: .kind) ?? .paper
         outlierWindow = try c.decodeIfPresent(Int.self, forKey: .outlierWindow) ?? outlierWindow
         outlierThreshold = try c.decodeIfPresent(Double.self, forKey: .outlierThreshold) ?? outlierThreshold
+        // Stored before the floor existed: those robust tests ran without one.
+        minimumLosses = try c.decodeIfPresent(Int.self, forKey: .minimumLosses) ?? 0
         testCount = try c.decode(Int.self, forKey: .testCount)
         confidence = try c.decode(Double.self, forKey: .confidence)
         fitSubsetSize = try c.decode(Int.self, forKey: .fitSubsetSize)
@@ -72,6 +78,7 @@ public struct MinimumTestSettings: Sendable, Equatable, Codable {
     public func validate() throws {
         try require(outlierWindow >= 3, "the outlier window must hold at least 3 losses, got \(outlierWindow)")
         try require(outlierThreshold.isFinite && outlierThreshold >= 1, "the outlier threshold must be a number >= 1, got \(outlierThreshold)")
+        try require(minimumLosses >= 0, "the robust test's minimum number of losses cannot be negative, got \(minimumLosses)")
         try require(testCount >= 1, "n_test must be at least 1, got \(testCount)")
         try require(confidence > 0 && confidence < 1, "the confidence c must lie strictly between 0 and 1, got \(confidence)")
         try require(fitSubsetSize >= 1, "the fit subset size must be at least 1, got \(fitSubsetSize)")

@@ -751,54 +751,116 @@ public nonisolated struct Autowu_V1_JobSpec: @unchecked Sendable {
 }
 
 /// The figures of one end-of-epoch test.
-public nonisolated struct Autowu_V1_Verdict: Sendable {
+public nonisolated struct Autowu_V1_Verdict: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var epoch: Int64 = 0
+  public var epoch: Int64 {
+    get {_storage._epoch}
+    set {_uniqueStorage()._epoch = newValue}
+  }
 
   /// losses known: L_0 .. L_{step-1}
-  public var step: UInt64 = 0
+  public var step: UInt64 {
+    get {_storage._step}
+    set {_uniqueStorage()._step = newValue}
+  }
 
   /// LR of the epoch's last step
-  public var lr: Double = 0
+  public var lr: Double {
+    get {_storage._lr}
+    set {_uniqueStorage()._lr = newValue}
+  }
 
-  public var pMin: [Double] = []
+  public var pMin: [Double] {
+    get {_storage._pMin}
+    set {_uniqueStorage()._pMin = newValue}
+  }
 
-  public var argminX: [Double] = []
+  public var argminX: [Double] {
+    get {_storage._argminX}
+    set {_uniqueStorage()._argminX = newValue}
+  }
 
-  public var votes: UInt32 = 0
+  public var votes: UInt32 {
+    get {_storage._votes}
+    set {_uniqueStorage()._votes = newValue}
+  }
 
-  public var positive: Bool = false
+  public var positive: Bool {
+    get {_storage._positive}
+    set {_uniqueStorage()._positive = newValue}
+  }
 
-  public var streak: UInt32 = 0
+  public var streak: UInt32 {
+    get {_storage._streak}
+    set {_uniqueStorage()._streak = newValue}
+  }
 
-  public var diverged: Bool = false
+  public var diverged: Bool {
+    get {_storage._diverged}
+    set {_uniqueStorage()._diverged = newValue}
+  }
 
-  public var finitePoints: UInt32 = 0
+  public var finitePoints: UInt32 {
+    get {_storage._finitePoints}
+    set {_uniqueStorage()._finitePoints = newValue}
+  }
 
   /// false: no test ran (past the warmup limit)
-  public var tested: Bool = false
+  public var tested: Bool {
+    get {_storage._tested}
+    set {_uniqueStorage()._tested = newValue}
+  }
 
   /// wall time of the test on the daemon
-  public var testMicros: UInt64 = 0
+  public var testMicros: UInt64 {
+    get {_storage._testMicros}
+    set {_uniqueStorage()._testMicros = newValue}
+  }
 
   /// (rank, step) reports the epoch closed without
-  public var reportsMissing: UInt32 = 0
+  public var reportsMissing: UInt32 {
+    get {_storage._reportsMissing}
+    set {_uniqueStorage()._reportsMissing = newValue}
+  }
 
   /// losses the robust test set aside as isolated outliers
-  public var outliers: UInt32 = 0
+  public var outliers: UInt32 {
+    get {_storage._outliers}
+    set {_uniqueStorage()._outliers = newValue}
+  }
 
   /// why a test could not be trusted (then positive is false), else empty
-  public var note: String = String()
+  public var note: String {
+    get {_storage._note}
+    set {_uniqueStorage()._note = newValue}
+  }
 
   /// the plan holds the LR from this verdict's gate (POLICY_HOLD)
-  public var holding: Bool = false
+  public var holding: Bool {
+    get {_storage._holding}
+    set {_uniqueStorage()._holding = newValue}
+  }
+
+  /// ranks that count but reported no loss at all in the epoch
+  public var silentRankCount: UInt32 {
+    get {_storage._silentRankCount}
+    set {_uniqueStorage()._silentRankCount = newValue}
+  }
+
+  /// the first of them (at most 32), ascending
+  public var silentRanks: [UInt32] {
+    get {_storage._silentRanks}
+    set {_uniqueStorage()._silentRanks = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Autowu_V1_Decision: Sendable {
@@ -1819,104 +1881,184 @@ nonisolated extension Autowu_V1_JobSpec: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Autowu_V1_Verdict: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Verdict"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{1}step\0\u{1}lr\0\u{3}p_min\0\u{3}argmin_x\0\u{1}votes\0\u{1}positive\0\u{1}streak\0\u{1}diverged\0\u{3}finite_points\0\u{1}tested\0\u{3}test_micros\0\u{3}reports_missing\0\u{1}outliers\0\u{1}note\0\u{1}holding\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{1}step\0\u{1}lr\0\u{3}p_min\0\u{3}argmin_x\0\u{1}votes\0\u{1}positive\0\u{1}streak\0\u{1}diverged\0\u{3}finite_points\0\u{1}tested\0\u{3}test_micros\0\u{3}reports_missing\0\u{1}outliers\0\u{1}note\0\u{1}holding\0\u{3}silent_rank_count\0\u{3}silent_ranks\0")
+
+  fileprivate class _StorageClass {
+    var _epoch: Int64 = 0
+    var _step: UInt64 = 0
+    var _lr: Double = 0
+    var _pMin: [Double] = []
+    var _argminX: [Double] = []
+    var _votes: UInt32 = 0
+    var _positive: Bool = false
+    var _streak: UInt32 = 0
+    var _diverged: Bool = false
+    var _finitePoints: UInt32 = 0
+    var _tested: Bool = false
+    var _testMicros: UInt64 = 0
+    var _reportsMissing: UInt32 = 0
+    var _outliers: UInt32 = 0
+    var _note: String = String()
+    var _holding: Bool = false
+    var _silentRankCount: UInt32 = 0
+    var _silentRanks: [UInt32] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _epoch = source._epoch
+      _step = source._step
+      _lr = source._lr
+      _pMin = source._pMin
+      _argminX = source._argminX
+      _votes = source._votes
+      _positive = source._positive
+      _streak = source._streak
+      _diverged = source._diverged
+      _finitePoints = source._finitePoints
+      _tested = source._tested
+      _testMicros = source._testMicros
+      _reportsMissing = source._reportsMissing
+      _outliers = source._outliers
+      _note = source._note
+      _holding = source._holding
+      _silentRankCount = source._silentRankCount
+      _silentRanks = source._silentRanks
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularInt64Field(value: &self.epoch) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.step) }()
-      case 3: try { try decoder.decodeSingularDoubleField(value: &self.lr) }()
-      case 4: try { try decoder.decodeRepeatedDoubleField(value: &self.pMin) }()
-      case 5: try { try decoder.decodeRepeatedDoubleField(value: &self.argminX) }()
-      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.votes) }()
-      case 7: try { try decoder.decodeSingularBoolField(value: &self.positive) }()
-      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.streak) }()
-      case 9: try { try decoder.decodeSingularBoolField(value: &self.diverged) }()
-      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.finitePoints) }()
-      case 11: try { try decoder.decodeSingularBoolField(value: &self.tested) }()
-      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.testMicros) }()
-      case 13: try { try decoder.decodeSingularUInt32Field(value: &self.reportsMissing) }()
-      case 14: try { try decoder.decodeSingularUInt32Field(value: &self.outliers) }()
-      case 15: try { try decoder.decodeSingularStringField(value: &self.note) }()
-      case 16: try { try decoder.decodeSingularBoolField(value: &self.holding) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularInt64Field(value: &_storage._epoch) }()
+        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._step) }()
+        case 3: try { try decoder.decodeSingularDoubleField(value: &_storage._lr) }()
+        case 4: try { try decoder.decodeRepeatedDoubleField(value: &_storage._pMin) }()
+        case 5: try { try decoder.decodeRepeatedDoubleField(value: &_storage._argminX) }()
+        case 6: try { try decoder.decodeSingularUInt32Field(value: &_storage._votes) }()
+        case 7: try { try decoder.decodeSingularBoolField(value: &_storage._positive) }()
+        case 8: try { try decoder.decodeSingularUInt32Field(value: &_storage._streak) }()
+        case 9: try { try decoder.decodeSingularBoolField(value: &_storage._diverged) }()
+        case 10: try { try decoder.decodeSingularUInt32Field(value: &_storage._finitePoints) }()
+        case 11: try { try decoder.decodeSingularBoolField(value: &_storage._tested) }()
+        case 12: try { try decoder.decodeSingularUInt64Field(value: &_storage._testMicros) }()
+        case 13: try { try decoder.decodeSingularUInt32Field(value: &_storage._reportsMissing) }()
+        case 14: try { try decoder.decodeSingularUInt32Field(value: &_storage._outliers) }()
+        case 15: try { try decoder.decodeSingularStringField(value: &_storage._note) }()
+        case 16: try { try decoder.decodeSingularBoolField(value: &_storage._holding) }()
+        case 17: try { try decoder.decodeSingularUInt32Field(value: &_storage._silentRankCount) }()
+        case 18: try { try decoder.decodeRepeatedUInt32Field(value: &_storage._silentRanks) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.epoch != 0 {
-      try visitor.visitSingularInt64Field(value: self.epoch, fieldNumber: 1)
-    }
-    if self.step != 0 {
-      try visitor.visitSingularUInt64Field(value: self.step, fieldNumber: 2)
-    }
-    if self.lr.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.lr, fieldNumber: 3)
-    }
-    if !self.pMin.isEmpty {
-      try visitor.visitPackedDoubleField(value: self.pMin, fieldNumber: 4)
-    }
-    if !self.argminX.isEmpty {
-      try visitor.visitPackedDoubleField(value: self.argminX, fieldNumber: 5)
-    }
-    if self.votes != 0 {
-      try visitor.visitSingularUInt32Field(value: self.votes, fieldNumber: 6)
-    }
-    if self.positive != false {
-      try visitor.visitSingularBoolField(value: self.positive, fieldNumber: 7)
-    }
-    if self.streak != 0 {
-      try visitor.visitSingularUInt32Field(value: self.streak, fieldNumber: 8)
-    }
-    if self.diverged != false {
-      try visitor.visitSingularBoolField(value: self.diverged, fieldNumber: 9)
-    }
-    if self.finitePoints != 0 {
-      try visitor.visitSingularUInt32Field(value: self.finitePoints, fieldNumber: 10)
-    }
-    if self.tested != false {
-      try visitor.visitSingularBoolField(value: self.tested, fieldNumber: 11)
-    }
-    if self.testMicros != 0 {
-      try visitor.visitSingularUInt64Field(value: self.testMicros, fieldNumber: 12)
-    }
-    if self.reportsMissing != 0 {
-      try visitor.visitSingularUInt32Field(value: self.reportsMissing, fieldNumber: 13)
-    }
-    if self.outliers != 0 {
-      try visitor.visitSingularUInt32Field(value: self.outliers, fieldNumber: 14)
-    }
-    if !self.note.isEmpty {
-      try visitor.visitSingularStringField(value: self.note, fieldNumber: 15)
-    }
-    if self.holding != false {
-      try visitor.visitSingularBoolField(value: self.holding, fieldNumber: 16)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      if _storage._epoch != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._epoch, fieldNumber: 1)
+      }
+      if _storage._step != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._step, fieldNumber: 2)
+      }
+      if _storage._lr.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._lr, fieldNumber: 3)
+      }
+      if !_storage._pMin.isEmpty {
+        try visitor.visitPackedDoubleField(value: _storage._pMin, fieldNumber: 4)
+      }
+      if !_storage._argminX.isEmpty {
+        try visitor.visitPackedDoubleField(value: _storage._argminX, fieldNumber: 5)
+      }
+      if _storage._votes != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._votes, fieldNumber: 6)
+      }
+      if _storage._positive != false {
+        try visitor.visitSingularBoolField(value: _storage._positive, fieldNumber: 7)
+      }
+      if _storage._streak != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._streak, fieldNumber: 8)
+      }
+      if _storage._diverged != false {
+        try visitor.visitSingularBoolField(value: _storage._diverged, fieldNumber: 9)
+      }
+      if _storage._finitePoints != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._finitePoints, fieldNumber: 10)
+      }
+      if _storage._tested != false {
+        try visitor.visitSingularBoolField(value: _storage._tested, fieldNumber: 11)
+      }
+      if _storage._testMicros != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._testMicros, fieldNumber: 12)
+      }
+      if _storage._reportsMissing != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._reportsMissing, fieldNumber: 13)
+      }
+      if _storage._outliers != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._outliers, fieldNumber: 14)
+      }
+      if !_storage._note.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._note, fieldNumber: 15)
+      }
+      if _storage._holding != false {
+        try visitor.visitSingularBoolField(value: _storage._holding, fieldNumber: 16)
+      }
+      if _storage._silentRankCount != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._silentRankCount, fieldNumber: 17)
+      }
+      if !_storage._silentRanks.isEmpty {
+        try visitor.visitPackedUInt32Field(value: _storage._silentRanks, fieldNumber: 18)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Autowu_V1_Verdict, rhs: Autowu_V1_Verdict) -> Bool {
-    if lhs.epoch != rhs.epoch {return false}
-    if lhs.step != rhs.step {return false}
-    if lhs.lr != rhs.lr {return false}
-    if lhs.pMin != rhs.pMin {return false}
-    if lhs.argminX != rhs.argminX {return false}
-    if lhs.votes != rhs.votes {return false}
-    if lhs.positive != rhs.positive {return false}
-    if lhs.streak != rhs.streak {return false}
-    if lhs.diverged != rhs.diverged {return false}
-    if lhs.finitePoints != rhs.finitePoints {return false}
-    if lhs.tested != rhs.tested {return false}
-    if lhs.testMicros != rhs.testMicros {return false}
-    if lhs.reportsMissing != rhs.reportsMissing {return false}
-    if lhs.outliers != rhs.outliers {return false}
-    if lhs.note != rhs.note {return false}
-    if lhs.holding != rhs.holding {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._epoch != rhs_storage._epoch {return false}
+        if _storage._step != rhs_storage._step {return false}
+        if _storage._lr != rhs_storage._lr {return false}
+        if _storage._pMin != rhs_storage._pMin {return false}
+        if _storage._argminX != rhs_storage._argminX {return false}
+        if _storage._votes != rhs_storage._votes {return false}
+        if _storage._positive != rhs_storage._positive {return false}
+        if _storage._streak != rhs_storage._streak {return false}
+        if _storage._diverged != rhs_storage._diverged {return false}
+        if _storage._finitePoints != rhs_storage._finitePoints {return false}
+        if _storage._tested != rhs_storage._tested {return false}
+        if _storage._testMicros != rhs_storage._testMicros {return false}
+        if _storage._reportsMissing != rhs_storage._reportsMissing {return false}
+        if _storage._outliers != rhs_storage._outliers {return false}
+        if _storage._note != rhs_storage._note {return false}
+        if _storage._holding != rhs_storage._holding {return false}
+        if _storage._silentRankCount != rhs_storage._silentRankCount {return false}
+        if _storage._silentRanks != rhs_storage._silentRanks {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -185,7 +185,7 @@ class RankClient:
         self.stats = dict(batches_sent=0, losses_sent=0, batches_dropped=0, events_applied=0, events_ignored=0,
                           events_stale=0, requests=0, retries=0, reconnects=0, snapshots=0, registers=0, waits=0,
                           wait_seconds=0.0, timeouts=0, incomplete=0, pending_sent=0, pending_losses=0,
-                          incarnations=0)
+                          incarnations=0, silent_epochs=0)
 
         self._events_topic = f"job/{self.job_id}/".encode()
         self._ingest_topic = f"loss/{self.job_id}/".encode()
@@ -211,6 +211,7 @@ class RankClient:
         # of the epoch it waits for, from here on (a restarted rank did not run the steps before it).
         self._start_step = int(start_step)
         self._verdict_cache: Tuple[int, int, Optional[dict]] = (-1, -1, None)
+        self._silence_told = -1  # the last epoch whose verdict was decided without this rank, once told
         # Kept losses: _losses[i] is the loss of step _loss_first + i (None: not reported); the first _sent
         # of them went out on the ingest socket; _next is the step expected next.
         self._losses: List[Optional[float]] = []
@@ -603,6 +604,22 @@ class RankClient:
         self.expired = job.phase == pb.PHASE_EXPIRED
         self._plan_lr = plan.lr
         self._permit_until = plan.permit_limit
+        self._tell_silence(job)
+
+    def _tell_silence(self, job: pb.JobState) -> None:
+        """A verdict decided without any loss of this rank (SPEC section 9) is said once, loudly: the rank's
+        reports were lost on the way (it did send them, or ``_check_reported`` would have raised)."""
+        if not self._reports_count or not job.HasField("last_verdict"):
+            return
+        v = job.last_verdict
+        if v.epoch <= self._silence_told or self.rank not in v.silent_ranks:
+            return
+        self._silence_told = int(v.epoch)
+        self.stats["silent_epochs"] += 1
+        log.warning("autowu: the daemon closed epoch %d of job %s without any loss from rank %d (%d of %d ranks "
+                    "silent): it was decided on the other ranks' losses. This rank's reports did not reach %s in "
+                    "time: check the network path to the daemon's ingest socket and the daemon's log.",
+                    v.epoch, self.job_id, self.rank, v.silent_rank_count, self.env.world_size, self.env.ingest)
 
     @staticmethod
     def _no_plan(step: int) -> float:
@@ -997,7 +1014,8 @@ def verdict_dict(state: pb.JobState) -> Optional[dict]:
 
     ``epoch``, ``step`` (losses known), ``lr`` (of the epoch's last step), ``p_min`` (one per subset), ``votes``,
     ``streak``, ``positive``, ``diverged``, ``tested``, ``finite_points``, ``reports_missing``, ``outliers``,
-    ``note``, ``holding``, ``test_micros``; ``phase`` ("warmup", "decay", "expired"); ``switched`` and, once
+    ``note``, ``holding``, ``silent_rank_count`` and ``silent_ranks`` (ranks that reported nothing in the epoch,
+    at most 32 listed), ``test_micros``; ``phase`` ("warmup", "decay", "expired"); ``switched`` and, once
     switched, ``switch_step`` (the first step of the decay), ``switch_lr``, ``switch_epoch``, ``reason``
     ("gp_test", "diverged", "max_warmup") and ``minimum_step`` (t*), else None; ``version`` of the job state."""
     decided = state.HasField("decision") and bool(state.decision.reason)
@@ -1020,6 +1038,8 @@ def verdict_dict(state: pb.JobState) -> Optional[dict]:
         "outliers": int(v.outliers),
         "note": str(v.note),
         "holding": bool(v.holding),
+        "silent_rank_count": int(v.silent_rank_count),
+        "silent_ranks": [int(r) for r in v.silent_ranks],
         "test_micros": int(v.test_micros),
         "phase": _PHASES.get(state.phase, str(state.phase)),
         "switched": decided,
@@ -1053,6 +1073,7 @@ def verdict_metrics(verdict: Optional[dict], prefix: str = "autowu/") -> dict:
             "holding": float(verdict["holding"]),
             "outliers": float(verdict["outliers"]),
             "reports_missing": float(verdict["reports_missing"]),
+            "silent_ranks": float(verdict["silent_rank_count"]),
             "lr": verdict["lr"],
         })
         for i, p in enumerate(verdict["p_min"]):

@@ -213,7 +213,7 @@ class JobSpec(_message.Message):
     def __init__(self, steps_per_epoch: _Optional[int] = ..., total_steps: _Optional[int] = ..., world_size: _Optional[int] = ..., decay: _Optional[_Union[DecayKind, str]] = ..., warmup: _Optional[_Union[WarmupShape, str]] = ..., reporting: _Optional[_Union[ReportingMode, str]] = ..., hyperparameters: _Optional[_Union[Hyperparameters, _Mapping]] = ..., decision_delay_steps: _Optional[int] = ..., solver: _Optional[_Union[SolverKind, str]] = ..., test: _Optional[_Union[MinimumTestKind, str]] = ..., policy: _Optional[_Union[WarmupPolicy, str]] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class Verdict(_message.Message):
-    __slots__ = ("epoch", "step", "lr", "p_min", "argmin_x", "votes", "positive", "streak", "diverged", "finite_points", "tested", "test_micros", "reports_missing", "outliers", "note", "holding")
+    __slots__ = ("epoch", "step", "lr", "p_min", "argmin_x", "votes", "positive", "streak", "diverged", "finite_points", "tested", "test_micros", "reports_missing", "outliers", "note", "holding", "silent_rank_count", "silent_ranks")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     LR_FIELD_NUMBER: _ClassVar[int]
@@ -230,6 +230,8 @@ class Verdict(_message.Message):
     OUTLIERS_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     HOLDING_FIELD_NUMBER: _ClassVar[int]
+    SILENT_RANK_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SILENT_RANKS_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     step: int
     lr: float
@@ -246,7 +248,9 @@ class Verdict(_message.Message):
     outliers: int
     note: str
     holding: bool
-    def __init__(self, epoch: _Optional[int] = ..., step: _Optional[int] = ..., lr: _Optional[float] = ..., p_min: _Optional[_Iterable[float]] = ..., argmin_x: _Optional[_Iterable[float]] = ..., votes: _Optional[int] = ..., positive: _Optional[bool] = ..., streak: _Optional[int] = ..., diverged: _Optional[bool] = ..., finite_points: _Optional[int] = ..., tested: _Optional[bool] = ..., test_micros: _Optional[int] = ..., reports_missing: _Optional[int] = ..., outliers: _Optional[int] = ..., note: _Optional[str] = ..., holding: _Optional[bool] = ...) -> None: ...
+    silent_rank_count: int
+    silent_ranks: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, epoch: _Optional[int] = ..., step: _Optional[int] = ..., lr: _Optional[float] = ..., p_min: _Optional[_Iterable[float]] = ..., argmin_x: _Optional[_Iterable[float]] = ..., votes: _Optional[int] = ..., positive: _Optional[bool] = ..., streak: _Optional[int] = ..., diverged: _Optional[bool] = ..., finite_points: _Optional[int] = ..., tested: _Optional[bool] = ..., test_micros: _Optional[int] = ..., reports_missing: _Optional[int] = ..., outliers: _Optional[int] = ..., note: _Optional[str] = ..., holding: _Optional[bool] = ..., silent_rank_count: _Optional[int] = ..., silent_ranks: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Decision(_message.Message):
     __slots__ = ("reason", "epoch", "step", "learning_rate", "minimum_step")
