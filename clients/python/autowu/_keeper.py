@@ -147,6 +147,11 @@ class Keeper:
         _say(f"stopping autowud pid {self.daemon.pid}: {why}")
         self._remove_daemon_file()
         status = self._stop_daemon()
+        for endpoint in self.layout.endpoints().values():  # the ipc socket files
+            try:
+                os.unlink(endpoint[len("ipc://"):])
+            except FileNotFoundError:
+                pass
         _say(f"autowud stopped (status {status})")
 
     def _remove_daemon_file(self) -> None:

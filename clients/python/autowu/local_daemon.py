@@ -378,7 +378,12 @@ def _start(layout: StateLayout, job_id: str, env: Mapping[str, str], deadline: f
                 f"autowu: the job's private autowud ({binary}) did not start (keeper exit status "
                 f"{keeper.returncode}); job state in {layout.root}.\n{layout.log_tail()}")
         if time.monotonic() >= deadline:
-            keeper.terminate()
+            keeper.terminate()  # its daemon follows (parent-death signal)
+            try:
+                keeper.wait(10)
+            except subprocess.TimeoutExpired:
+                keeper.kill()
+                keeper.wait()
             raise _timeout_error(layout, f"the job's private autowud ({binary}) did not become ready", timeout)
         time.sleep(0.05)
 
