@@ -47,8 +47,9 @@ import zmq
 from google.protobuf.message import DecodeError
 
 from ._proto import autowu_pb2 as pb
-from .env import JobEnvironment, endpoints_from_environ, from_environ
+from .env import JobEnvironment, endpoints_from_environ
 from .errors import AutoWUError, ProtocolError, WaitTimeout
+from .local_daemon import resolve_environment
 from .plan import MAX_STEPS, Plan
 
 __all__ = ["MissingLossError", "PROTOCOL_VERSION", "RankClient", "build_spec", "daemon_request", "ping", "status",
@@ -150,10 +151,9 @@ class RankClient:
                  policy: Union[str, int] = "hold", seed: Optional[int] = None, start_step: int = 0, batch_size: int = 32,
                  total_wait: float = 120.0, request_timeout: float = 1.5, wait_ms: int = 1000,
                  close_linger_ms: int = 2000, context: Optional[zmq.Context] = None, connect: bool = True) -> None:
-        if env is None:
-            env = from_environ(job_id=job_id, rank=rank, world_size=world_size)
-        else:
-            env = env.with_overrides(job_id=job_id, rank=rank, world_size=world_size)
+        # No daemon configured: the job's private one (autowu.local_daemon), started or joined here.
+        env = resolve_environment(env, job_id=job_id, rank=rank, world_size=world_size,
+                                  endpoints_given=(control, ingest, events) != (None, None, None))
         self.env = env.with_overrides(token=token, control=control, ingest=ingest, events=events,
                                       server_key=server_key)
         if spec is None:

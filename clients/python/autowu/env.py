@@ -11,6 +11,9 @@ local rank    ``LOCAL_RANK`` (torchrun); ``SLURM_LOCALID``; else None (informati
 restarts      ``SLURM_RESTART_COUNT``; ``TORCHELASTIC_RESTART_COUNT``; else 0 (informational)
 endpoints     ``AUTOWU_CONTROL`` / ``AUTOWU_INGEST`` / ``AUTOWU_EVENTS`` each; else derived from
               ``AUTOWU_ENDPOINT=tcp://HOST:PORT`` (PORT, PORT+1, PORT+2); else tcp://127.0.0.1:7740..7742
+              here, but a ``RankClient`` given no endpoint (neither ``AUTOWU_ENDPOINT`` nor
+              ``AUTOWU_CONTROL`` nor an argument) starts or joins the job's private daemon instead
+              (``autowu.local_daemon``)
 token         ``AUTOWU_TOKEN`` (empty: none)
 CURVE         ``AUTOWU_SERVER_KEY`` (the daemon's public key, Z85, 40 characters); optionally the client's
               own pair ``AUTOWU_CLIENT_PUBLIC_KEY`` / ``AUTOWU_CLIENT_SECRET_KEY`` (else an ephemeral pair)
@@ -40,6 +43,8 @@ __all__ = [
     "endpoints_from_environ",
     "from_environ",
     "is_valid_job_id",
+    "daemon_configured",
+    "job_id_from_environ",
 ]
 
 DEFAULT_CONTROL = "tcp://127.0.0.1:7740"
@@ -133,6 +138,26 @@ def _first_int(env: Mapping[str, str], names: Tuple[str, ...]) -> Tuple[Optional
     return None, "default"
 
 
+def job_id_from_environ(environ: Optional[Mapping[str, str]] = None) -> Optional[Tuple[str, str]]:
+    """(job id, the variable it came from) by the precedence above, or None when no variable identifies the
+    job."""
+    env = os.environ if environ is None else environ
+    if env.get("AUTOWU_JOB"):
+        return env["AUTOWU_JOB"], "AUTOWU_JOB"
+    if env.get("TORCHELASTIC_RUN_ID") and env["TORCHELASTIC_RUN_ID"] != "none":
+        return f"torchrun-{env['TORCHELASTIC_RUN_ID']}", "TORCHELASTIC_RUN_ID"
+    if env.get("SLURM_JOB_ID"):
+        return f"slurm-{env['SLURM_JOB_ID']}", "SLURM_JOB_ID"
+    return None
+
+
+def daemon_configured(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Whether the environment names a daemon (``AUTOWU_ENDPOINT`` or ``AUTOWU_CONTROL``). Without one, a
+    ``RankClient`` starts the job's private daemon (``autowu.local_daemon``)."""
+    env = os.environ if environ is None else environ
+    return bool(env.get("AUTOWU_ENDPOINT") or env.get("AUTOWU_CONTROL"))
+
+
 def from_environ(environ: Optional[Mapping[str, str]] = None, *, job_id: Optional[str] = None,
                  rank: Optional[int] = None, world_size: Optional[int] = None) -> JobEnvironment:
     """Read the job's identity from ``environ`` (default ``os.environ``); explicit arguments win over it.
@@ -144,12 +169,9 @@ def from_environ(environ: Optional[Mapping[str, str]] = None, *, job_id: Optiona
     # ---- job id
     job_source = "argument"
     if job_id is None:
-        if env.get("AUTOWU_JOB"):
-            job_id, job_source = env["AUTOWU_JOB"], "AUTOWU_JOB"
-        elif env.get("TORCHELASTIC_RUN_ID") and env["TORCHELASTIC_RUN_ID"] != "none":
-            job_id, job_source = f"torchrun-{env['TORCHELASTIC_RUN_ID']}", "TORCHELASTIC_RUN_ID"
-        elif env.get("SLURM_JOB_ID"):
-            job_id, job_source = f"slurm-{env['SLURM_JOB_ID']}", "SLURM_JOB_ID"
+        found = job_id_from_environ(env)
+        if found is not None:
+            job_id, job_source = found
         else:
             raise JobIdentityError(
                 "cannot tell which job this process belongs to: looked for AUTOWU_JOB, TORCHELASTIC_RUN_ID and "

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "AutoWUError",
     "JobIdentityError",
+    "LocalDaemonError",
     "PlanError",
     "ProtocolError",
     "WaitTimeout",
@@ -38,3 +39,8 @@ class ProtocolError(AutoWUError):
 class WaitTimeout(AutoWUError, TimeoutError):
     """The total wait bound ran out (SPEC section 8, FAIL): the daemon did not answer, or did not decide
     the epoch a gate needs, in time. Training must not go on with a guessed learning rate."""
+
+
+class LocalDaemonError(AutoWUError, RuntimeError):
+    """The job's private daemon (``autowu.local_daemon``: no daemon configured) cannot be used: a job on
+    several nodes, no ``autowud`` binary, or the daemon did not come up. The message says what to do."""
