@@ -6,15 +6,14 @@ learning rate comes from autowud through ``autowu.torch.AutoWULR``: an exponenti
 AutoWU test finds that the loss stopped improving, then a cosine decay from the LR at the minimum. All ranks
 get the same LR at every step (the daemon publishes a plan; the ranks compute the LR from it).
 
-    # a daemon (see the repository's README): prints its endpoints
-    .build/debug/autowud --data-dir /tmp/autowu-data &
-    # two ranks on this machine (torch.multiprocessing spawn), the daemon at the default loopback endpoints
+    # two ranks on this machine (torch.multiprocessing spawn); with no daemon configured the job starts its own
     python examples/digits_ddp.py --world-size 2 --lr-log /tmp/lrs --checkpoint /tmp/digits.pt
     # or under torchrun (RANK/WORLD_SIZE from it; the job id from AUTOWU_JOB or --rdzv-id):
     AUTOWU_JOB=digits-1 torchrun --nproc-per-node 2 examples/digits_ddp.py
 
-The daemon's endpoints come from ``AUTOWU_ENDPOINT`` / ``AUTOWU_CONTROL``, ``AUTOWU_INGEST``,
-``AUTOWU_EVENTS`` (default ``tcp://127.0.0.1:7740..7742``); ``AUTOWU_TOKEN`` if the job should have one.
+A shared daemon is named by ``AUTOWU_ENDPOINT`` (or ``AUTOWU_CONTROL``, ``AUTOWU_INGEST``, ``AUTOWU_EVENTS``);
+with none of them the job starts and stops a private autowud (``autowu.local_daemon``, the binary from the wheel,
+``AUTOWU_DAEMON_BINARY`` or PATH). ``AUTOWU_TOKEN`` if the job should have one.
 
 ``--checkpoint PATH`` saves the model, the optimizer and every rank's scheduler state each epoch, and
 resumes from PATH if it exists (under the job id stored in it: the daemon keeps the job's warmup state, so a

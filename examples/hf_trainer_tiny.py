@@ -7,7 +7,7 @@ warmup has something to find. The autowu part is one line after the Trainer is m
 
     AutoWUCallback().attach(trainer)
 
-    .build/debug/autowud --data-dir /tmp/autowu-data &       # a daemon on tcp://127.0.0.1:7740..7742
+    # no daemon configured: the job starts its own (AUTOWU_ENDPOINT=tcp://HOST:7740 names a shared one)
     HF_HUB_OFFLINE=1 python examples/hf_trainer_tiny.py --output-dir /tmp/hf-tiny
     # two ranks (gloo, CPU); AUTOWU_JOB or torchrun's --rdzv-id names the job (else one is made and broadcast):
     HF_HUB_OFFLINE=1 torchrun --nproc-per-node 2 examples/hf_trainer_tiny.py --output-dir /tmp/hf-tiny-ddp

@@ -6,7 +6,7 @@ from autowud (exponential warmup until the daemon's test finds the loss minimum,
 LR there), ``LearningRateMonitor`` logs it, every verdict reaches the trainer's loggers as ``autowu/...``
 metrics, and checkpoints resume without a second warmup.
 
-    .build/debug/autowud --data-dir /tmp/autowu-data &                 # a daemon on tcp://127.0.0.1:7740..7742
+    # no daemon configured: the job starts its own (AUTOWU_ENDPOINT=tcp://HOST:7740 names a shared one)
     python examples/lightning_digits.py --devices 2 --log-dir /tmp/lightning-digits
     # interrupted after epoch 20, then resumed from its checkpoint (under the same job: no second warmup):
     python examples/lightning_digits.py --devices 2 --checkpoint-dir /tmp/ckpt --stop-after-epoch 20

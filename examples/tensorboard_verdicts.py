@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A plain PyTorch loop with AutoWU, logging every epoch's verdict to TensorBoard (``torch.utils.tensorboard``).
 
-    .build/debug/autowud --data-dir /tmp/autowu-data &          # a daemon on tcp://127.0.0.1:7740..7742
+    # no daemon configured: the job starts its own (AUTOWU_ENDPOINT=tcp://HOST:7740 names a shared one)
     python examples/tensorboard_verdicts.py --log-dir /tmp/tb   # needs: pip install tensorboard
     tensorboard --logdir /tmp/tb
 
