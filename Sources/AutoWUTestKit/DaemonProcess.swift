@@ -39,7 +39,7 @@ public final class DaemonProcess: @unchecked Sendable {
         process.environment = environment.merging(extraEnvironment) { _, own in own }
         let out = Pipe()
         process.standardOutput = out
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         process.standardError = log
