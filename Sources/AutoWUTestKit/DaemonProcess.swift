@@ -9,14 +9,17 @@ public final class DaemonProcess: @unchecked Sendable {
     public private(set) var endpoints: DaemonEndpoints
     public private(set) var process: Process?
     public let extraArguments: [String]
+    /// Set in the daemon's environment on top of the test's own.
+    public let extraEnvironment: [String: String]
     private var logPath: String
 
     /// Starts a daemon on `tcp://127.0.0.1:*` ports and waits until it is ready.
-    public init(dataDirectory: String? = nil, arguments: [String] = []) throws {
+    public init(dataDirectory: String? = nil, arguments: [String] = [], environment: [String: String] = [:]) throws {
         let directory = dataDirectory ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("autowud-test-\(UUID().uuidString)").path
         self.dataDirectory = directory
         self.extraArguments = arguments
+        self.extraEnvironment = environment
         self.logPath = directory + ".log"
         self.endpoints = DaemonEndpoints(control: "tcp://127.0.0.1:*", ingest: "tcp://127.0.0.1:*", events: "tcp://127.0.0.1:*")
         try start()
@@ -30,9 +33,13 @@ public final class DaemonProcess: @unchecked Sendable {
         process.executableURL = BuildProducts.executable("autowud")
         process.arguments = ["--data-dir", dataDirectory, "--control", endpoints.control, "--ingest", endpoints.ingest,
                              "--events", endpoints.events, "--close-timeout-ms", "3000"] + extraArguments
+        // A test run under systemd must not let its daemons report to the test's own service manager.
+        var environment = ProcessInfo.processInfo.environment
+        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] { environment.removeValue(forKey: key) }
+        process.environment = environment.merging(extraEnvironment) { _, own in own }
         let out = Pipe()
         process.standardOutput = out
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         process.standardError = log

@@ -51,6 +51,9 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: "Log format on stderr: text (for people), or json (one object per line, for log shippers).")
+    var logFormat: LogFormat = .text
+
     static var defaultDataDirectory: String {
         let base = ProcessInfo.processInfo.environment["XDG_STATE_HOME"]
             ?? (NSHomeDirectory() + "/.local/state")
@@ -68,12 +71,12 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let format = logFormat
+        LoggingSystem.bootstrap { label in format.handler(label: label, level: level) }
         let logger = Logger(label: "autowud")
+        // Under systemd (Type=notify): READY=1 once the sockets are bound and the store is open, STOPPING=1
+        // when a graceful shutdown begins; elsewhere a no-op.
+        let notifier = SystemdNotifier(logger: logger)
         var configuration = DaemonConfiguration(dataDirectory: dataDir, testWorkers: workers)
         configuration.controlEndpoint = control
         configuration.ingestEndpoint = ingest
@@ -93,11 +96,16 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
             // One line on stdout, flushed at once, that scripts and tests wait for.
             let line = "autowud ready control=\(control) ingest=\(ingest) events=\(events)\n"
             FileHandle.standardOutput.write(Data(line.utf8))
+            notifier.ready(status: "listening control=\(control) ingest=\(ingest) events=\(events)")
         }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup),
+                       // Last: the group stops services in reverse order, so the notice goes out first.
+                       .init(service: StoppingNotice(notifier: notifier))],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
     }
 }
+
+extension LogFormat: ExpressibleByArgument {}
