@@ -40,6 +40,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "Consecutive positive tests needed to switch (default: 2 with the hold policy, 3 with the paper's).")
     var patience: Int?
 
+    @Option(help: "The hold policy's flat pace: how many times faster the ramp runs while the loss has not moved (1: the paper's pace). The trace was recorded on some ramp; its losses are read as they are.")
+    var flatPace: Double = AutoWUConfiguration(stepsPerEpoch: 1, totalSteps: 1).flatPace
+
     @Option(help: "Steps between an epoch's end and the step its verdict takes effect at: 1 as the daemon's jobs (default), 0 for Algorithm 1 exactly.")
     var decisionDelaySteps = 1
 
@@ -57,6 +60,7 @@ struct ReplayCommand: ParsableCommand {
         configuration.test.kind = test
         configuration.policy = policy
         configuration.patience = patience ?? AutoWUConfiguration.defaultPatience(policy)
+        configuration.flatPace = flatPace
         configuration.decisionDelaySteps = decisionDelaySteps
         let report: ReplayReport
         do {

@@ -39,6 +39,7 @@ public struct JobParameters: Sendable, Equatable {
             guard h.patience >= 1, h.patience <= 1000 else { throw invalid("patience must be between 1 and 1000, got \(h.patience)") }
         }
         if h.hasDivergenceFactor { c.divergenceFactor = h.divergenceFactor }
+        if h.hasFlatPace { c.flatPace = h.flatPace }
         switch spec.decay {
         case .decayCosine: c.decay = .cosine
         case .decayConstantCosine: c.decay = .constantThenCosine(cosineFraction: h.hasCosineFraction ? h.cosineFraction : 0.2)

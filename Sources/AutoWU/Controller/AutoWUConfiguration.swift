@@ -29,6 +29,14 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
     /// An epoch whose median loss (NaN/inf counting as +inf) exceeds this many times the magnitude of the
     /// first epoch's median has diverged (see `DivergenceRule`).
     public var divergenceFactor = 100.0
+    /// The hold policy's flat pace (the paper's policy ignores it): while the loss has not yet come down from its first epoch by
+    /// `progressDeviations` noise deviations, the ramp runs this many times faster (1: the paper's pace);
+    /// once it has, the rest of the ramp is spread over the rest of the warmup. Time saved where the LR is
+    /// too small to matter is spent where the minimum is (docs/decisions.md, "The flat pace").
+    public var flatPace = 1.0
+    /// How far (in robust noise deviations of the losses) the epoch median must have come down from the first
+    /// epoch's for the loss to count as moving.
+    public static let progressDeviations = 3.0
     public var test = MinimumTestSettings()
     /// Steps between the end of an epoch and the step its verdict takes effect at. 0 is Algorithm 1 (the
     /// decay starts right after the epoch's last step); the daemon uses >= 1 so that its ranks keep
@@ -54,7 +62,7 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case stepsPerEpoch, totalSteps, decay, warmupShape, minimumRate, maximumRate, warmupFraction, policy, patience
-        case divergenceFactor, test, decisionDelaySteps, seed
+        case divergenceFactor, flatPace, test, decisionDelaySteps, seed
     }
 
     /// The patience a policy uses unless told otherwise.
@@ -73,6 +81,7 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
         policy = try c.decodeIfPresent(WarmupPolicy.self, forKey: .policy) ?? .paper
         patience = try c.decode(Int.self, forKey: .patience)
         divergenceFactor = try c.decode(Double.self, forKey: .divergenceFactor)
+        flatPace = try c.decodeIfPresent(Double.self, forKey: .flatPace) ?? 1
         test = try c.decode(MinimumTestSettings.self, forKey: .test)
         decisionDelaySteps = try c.decode(Int.self, forKey: .decisionDelaySteps)
         seed = try c.decode(UInt64.self, forKey: .seed)
@@ -90,6 +99,7 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
         try require(decisionDelaySteps >= 0, "the decision delay cannot be negative, got \(decisionDelaySteps)")
         try require(patience >= 1, "the patience p must be at least 1, got \(patience)")
         try require(divergenceFactor > 1, "the divergence factor must exceed 1 (use infinity to disable the explosion rule), got \(divergenceFactor)")
+        try require(flatPace.isFinite && flatPace >= 1 && flatPace <= 100, "the flat pace must lie between 1 and 100, got \(flatPace)")
         try decay.validate()
         try test.validate()
     }

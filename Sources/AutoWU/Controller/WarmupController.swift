@@ -33,6 +33,8 @@ public struct WarmupController: Sendable, Equatable, Codable {
     /// The lowest epoch median so far and the last test's t* (the hold policy's rebound and max-warmup rules).
     public private(set) var bestEpochMedian: Double?
     public private(set) var lastMinimumStep: Double?
+    /// The loss has come down from its first epoch (the flat pace's end).
+    public private(set) var lossHasMoved = false
     public private(set) var decision: SwitchDecision?
 
     public init(configuration: AutoWUConfiguration) throws {
@@ -45,7 +47,8 @@ public struct WarmupController: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case configuration, warmup, path, losses, streak, fit, sampler, baselineLoss, bestEpochMedian, lastMinimumStep, decision
+        case configuration, warmup, path, losses, streak, fit, sampler, baselineLoss, bestEpochMedian, lastMinimumStep
+        case lossHasMoved, decision
     }
 
     /// A controller persisted before holds existed has a path without holds.
@@ -61,6 +64,7 @@ public struct WarmupController: Sendable, Equatable, Codable {
         baselineLoss = try c.decodeIfPresent(Double.self, forKey: .baselineLoss)
         bestEpochMedian = try c.decodeIfPresent(Double.self, forKey: .bestEpochMedian)
         lastMinimumStep = try c.decodeIfPresent(Double.self, forKey: .lastMinimumStep)
+        lossHasMoved = try c.decodeIfPresent(Bool.self, forKey: .lossHasMoved) ?? false
         decision = try c.decodeIfPresent(SwitchDecision.self, forKey: .decision)
     }
 
@@ -141,6 +145,7 @@ public struct WarmupController: Sendable, Equatable, Codable {
             // streak lasts; a negative test lets the ramp resume where it stopped.
             if check.positive { path.hold(from: switchStep) } else { path.resume(at: switchStep) }
             verdict.holding = path.isHolding
+            if !check.positive { pace(from: switchStep, median: median, noise: check.noiseDeviation) }
         }
         return verdict
     }
@@ -156,6 +161,24 @@ public struct WarmupController: Sendable, Equatable, Codable {
         // decaying from the LR reached at floor(rho_w T) is the paper's choice, and often far too high.
         let minimumStep = configuration.policy == .hold ? min(lastMinimumStep ?? Double(w), Double(w)) : Double(w)
         return decide(.maxWarmup, epoch: (w - 1) / configuration.stepsPerEpoch, step: w, minimumStep: minimumStep)
+    }
+
+    /// The flat pace: while the loss has not come down from its first epoch's median by
+    /// `progressDeviations` noise deviations, the ramp's end is brought forward by `flatPace`; once it has,
+    /// what is left of the ramp is spread over what is left of the warmup (so it ends at floor(rho_w T) as
+    /// the paper's does, more slowly than it would have).
+    private mutating func pace(from gate: Int, median: Double?, noise: Double?) {
+        guard configuration.flatPace > 1, !lossHasMoved else { return }
+        let w = warmup.warmupSteps
+        if let baseline = baselineLoss, let median, let noise, noise > 0,
+           baseline - min(bestEpochMedian ?? median, median) > AutoWUConfiguration.progressDeviations * noise {
+            lossHasMoved = true
+            if path.hasChangedPace { path.setPace(from: gate, reachingTheEndAt: w) }
+            return
+        }
+        guard !path.hasChangedPace else { return }
+        let left = Double(w) - path.clock(at: gate)
+        path.setPace(from: gate, reachingTheEndAt: gate + Int((left / configuration.flatPace).rounded(.up)))
     }
 
     /// The rebound rule: the loss had come down from its first epoch's median by more than 10 noise

@@ -33,8 +33,10 @@ public struct MinimumTest<Solver: GaussianProcessSolver>: Sendable {
             return negative(finitePoints: 0, outliers: outliers, note: "no finite loss to test")
         }
         if settings.kind == .robust && finite.count < settings.minimumLosses {
-            return negative(finitePoints: finite.count, outliers: outliers,
-                            note: "\(finite.count) usable losses: the robust test needs \(settings.minimumLosses) to estimate the noise")
+            var result = negative(finitePoints: finite.count, outliers: outliers,
+                                  note: "\(finite.count) usable losses: the robust test needs \(settings.minimumLosses) to estimate the noise")
+            result.noiseDeviation = noiseDeviation
+            return result
         }
         let x = { (indices: [Int]) in indices.map { Double($0) / n } }
         let y = { (indices: [Int]) in indices.map { losses[$0] } }

@@ -650,6 +650,16 @@ public nonisolated struct Autowu_V1_Hyperparameters: Sendable {
   /// Clears the value of `divergenceFactor`. Subsequent reads from it will return its default value.
   public mutating func clearDivergenceFactor() {self._divergenceFactor = nil}
 
+  /// 1: the ramp's own pace (POLICY_HOLD only; see SPEC section 6)
+  public var flatPace: Double {
+    get {_flatPace ?? 0}
+    set {_flatPace = newValue}
+  }
+  /// Returns true if `flatPace` has been explicitly set.
+  public var hasFlatPace: Bool {self._flatPace != nil}
+  /// Clears the value of `flatPace`. Subsequent reads from it will return its default value.
+  public mutating func clearFlatPace() {self._flatPace = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -662,6 +672,7 @@ public nonisolated struct Autowu_V1_Hyperparameters: Sendable {
   fileprivate var _patience: UInt32? = nil
   fileprivate var _cosineFraction: Double? = nil
   fileprivate var _divergenceFactor: Double? = nil
+  fileprivate var _flatPace: Double? = nil
 }
 
 public nonisolated struct Autowu_V1_JobSpec: @unchecked Sendable {
@@ -1665,7 +1676,7 @@ nonisolated extension Autowu_V1_Plan: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Autowu_V1_Hyperparameters: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hyperparameters"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}eta_min\0\u{3}eta_max\0\u{3}rho_w\0\u{3}n_test\0\u{1}confidence\0\u{1}patience\0\u{3}cosine_fraction\0\u{3}divergence_factor\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}eta_min\0\u{3}eta_max\0\u{3}rho_w\0\u{3}n_test\0\u{1}confidence\0\u{1}patience\0\u{3}cosine_fraction\0\u{3}divergence_factor\0\u{3}flat_pace\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1681,6 +1692,7 @@ nonisolated extension Autowu_V1_Hyperparameters: SwiftProtobuf.Message, SwiftPro
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self._patience) }()
       case 7: try { try decoder.decodeSingularDoubleField(value: &self._cosineFraction) }()
       case 8: try { try decoder.decodeSingularDoubleField(value: &self._divergenceFactor) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self._flatPace) }()
       default: break
       }
     }
@@ -1715,6 +1727,9 @@ nonisolated extension Autowu_V1_Hyperparameters: SwiftProtobuf.Message, SwiftPro
     try { if let v = self._divergenceFactor {
       try visitor.visitSingularDoubleField(value: v, fieldNumber: 8)
     } }()
+    try { if let v = self._flatPace {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1727,6 +1742,7 @@ nonisolated extension Autowu_V1_Hyperparameters: SwiftProtobuf.Message, SwiftPro
     if lhs._patience != rhs._patience {return false}
     if lhs._cosineFraction != rhs._cosineFraction {return false}
     if lhs._divergenceFactor != rhs._divergenceFactor {return false}
+    if lhs._flatPace != rhs._flatPace {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

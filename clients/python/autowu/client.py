@@ -101,7 +101,7 @@ def build_spec(steps_per_epoch: int, total_steps: int, world_size: int, *, warmu
                decision_delay_steps: Optional[int] = None, test: Union[str, int] = "robust",
                policy: Union[str, int] = "hold", seed: Optional[int] = None) -> pb.JobSpec:
     """A ``JobSpec`` from keyword arguments. ``hyperparameters`` maps ``Hyperparameters`` field names
-    (eta_min, eta_max, rho_w, n_test, confidence, patience, cosine_fraction, divergence_factor) to values;
+    (eta_min, eta_max, rho_w, n_test, confidence, patience, cosine_fraction, divergence_factor, flat_pace) to values;
     absent ones take their defaults on the daemon. ``test="paper", policy="paper"`` is the paper's method
     exactly; ``seed`` seeds the test's subsets (default 0). Every rank of a job must build the same spec."""
     if steps_per_epoch is None or total_steps is None:
