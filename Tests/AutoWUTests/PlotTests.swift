@@ -60,7 +60,7 @@ import Testing
     }
 
     @Test func aTraceThatEndsBeforeTheSwitchSaysNoSwitch() throws {
-        let lines = try String(contentsOfFile: Self.digits, encoding: .utf8).split(separator: "\n")
+        let lines = try String(contentsOfFile: Self.digits, encoding: .utf8).split(whereSeparator: \.isNewline)
         let trace = temporaryPath(".csv"), output = temporaryPath(".svg")
         defer { for path in [trace, output] { try? FileManager.default.removeItem(atPath: path) } }
         try (lines.prefix(1 + 12 * 20).joined(separator: "\n") + "\n").write(toFile: trace, atomically: true, encoding: .utf8)
