@@ -25,7 +25,7 @@ extension StoredJobRecord {
             if v.holding { notes.append("hold") }
             if !v.note.isEmpty { notes.append(v.note) }
             if entry.posterior != nil { notes.append("posterior kept") }
-            out += (line + "  " + notes.joined(separator: "; ")).trimmingCharacters(in: .whitespaces) + "\n"
+            out += notes.isEmpty ? line + "\n" : line + "  " + notes.joined(separator: "; ") + "\n"
         }
         if entries.isEmpty { out += "(no tests yet)\n" }
         return out
