@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "AutoWUCommands",
             dependencies: [
-                "AutoWU", "AutoWUProtocol", "AutoWUClient", "ZeroMQ",
+                "AutoWU", "AutoWUProtocol", "AutoWUClient", "ZeroMQ", "AutoWUStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -85,7 +85,7 @@ let package = Package(
         // Real daemon processes for the integration tests.
         .target(name: "AutoWUTestKit", dependencies: ["AutoWUClient"]),
 
-        .testTarget(name: "AutoWUTests", dependencies: ["AutoWU", "AutoWUCommands"]),
+        .testTarget(name: "AutoWUTests", dependencies: ["AutoWU", "AutoWUCommands", "AutoWUStore", "AutoWUProtocol"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "CZMQ"]),
         .testTarget(
             name: "AutoWUProtocolTests",

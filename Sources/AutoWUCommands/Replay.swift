@@ -10,18 +10,27 @@ public struct Replay: Sendable {
         self.solver = solver
     }
 
-    public func run(_ trace: LossTrace) throws -> ReplayReport {
+    /// `keepingPosterior`: also compute the decisive (last sound) test's posterior, for a plot.
+    public func run(_ trace: LossTrace, keepingPosterior: Bool = false) throws -> ReplayReport {
         var controller = try WarmupController(configuration: configuration)
         var verdicts: [EpochVerdict] = []
+        var decisive: (before: WarmupController, verdict: EpochVerdict, losses: [Double])?
         let epochLength = configuration.stepsPerEpoch
         var start = 0
         // A trailing partial epoch is never tested: the controller only sees whole epochs.
         while controller.isWarmingUp, start + epochLength <= trace.losses.count {
             let epoch = Array(trace.losses[start ..< start + epochLength])
-            verdicts.append(try controller.endEpoch(epoch, solver: solver))
+            let before = controller
+            let verdict = try controller.endEpoch(epoch, solver: solver)
+            if verdict.check?.model != nil { decisive = (before, verdict, epoch) }
+            verdicts.append(verdict)
             start += epochLength
         }
-        return ReplayReport(verdicts: verdicts, decision: controller.decision, plan: controller.plan)
+        var report = ReplayReport(verdicts: verdicts, decision: controller.decision, plan: controller.plan)
+        if keepingPosterior, let decisive {
+            report.posterior = decisive.before.posterior(ofTestIn: decisive.verdict, epochLosses: decisive.losses, solver: solver)
+        }
+        return report
     }
 }
 
@@ -30,6 +39,8 @@ public struct ReplayReport: Sendable, Equatable, Encodable {
     public var verdicts: [EpochVerdict]
     public var decision: SwitchDecision?
     public var plan: LearningRatePlan
+    /// The decisive test's posterior, when asked for (not part of the JSON contract).
+    public var posterior: TestPosterior?
 
     struct Check: Encodable {
         var epoch: Int

@@ -22,55 +22,13 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "Total training steps T of the run the trace comes from.")
     var totalSteps: Int
 
-    @Option(help: "Decay schedule after the switch: cosine or constant-cosine.")
-    var decay: DecayOption = .cosine
-
-    @Option(help: "Warmup shape: exponential (the method) or linear (the paper's ablation).")
-    var warmup: WarmupSchedule.Shape = .exponential
-
-    @Option(help: "Seed of the subset generator (the daemon's default is 0 too).")
-    var seed: UInt64 = 0
-
-    @Option(help: "The minimum test: robust (default: outliers set aside, scale-free) or paper (the paper's test exactly).")
-    var test: MinimumTestKind = .robust
-
-    @Option(help: "The warmup policy: hold (default: the LR is held while a positive streak is confirmed) or paper (Algorithm 1).")
-    var policy: WarmupPolicy = .hold
-
-    @Option(help: "Consecutive positive tests needed to switch (default: 2 with the hold policy, 3 with the paper's).")
-    var patience: Int?
-
-    @Option(help: "The hold policy's flat pace: how many times faster the ramp runs while the loss has not moved (1: the paper's pace). The trace was recorded on some ramp; its losses are read as they are.")
-    var flatPace: Double = AutoWUConfiguration(stepsPerEpoch: 1, totalSteps: 1).flatPace
-
-    @Option(help: "Steps between an epoch's end and the step its verdict takes effect at: 1 as the daemon's jobs (default), 0 for Algorithm 1 exactly.")
-    var decisionDelaySteps = 1
-
-    @Option(help: "GP solver: \(SolverKind.allCases.map(\.rawValue).joined(separator: " or ")).")
-    var solver: SolverKind = .fast
+    @OptionGroup var options: ReplayOptions
 
     @Flag(help: "Print one JSON object instead of the timeline.")
     var json = false
 
     func run() throws {
-        var configuration = AutoWUConfiguration(stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps)
-        configuration.decay = decay.schedule
-        configuration.warmupShape = warmup
-        configuration.seed = seed
-        configuration.test.kind = test
-        configuration.policy = policy
-        configuration.patience = patience ?? AutoWUConfiguration.defaultPatience(policy)
-        configuration.flatPace = flatPace
-        configuration.decisionDelaySteps = decisionDelaySteps
-        let report: ReplayReport
-        do {
-            let loaded = try LossTrace.read(path: trace)
-            report = try Replay(configuration: configuration, solver: solver).run(loaded)
-        } catch let error as LossTrace.ParseError {
-            throw CommandFailure(message: "error: \(error)")
-        } catch let error as ConfigurationError {
-            throw CommandFailure(message: "error: \(error)")
-        }
+        let (_, report, configuration) = try options.replay(trace: trace, stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps)
         if json {
             print(try report.jsonString())
         } else {

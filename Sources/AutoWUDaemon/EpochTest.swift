@@ -49,13 +49,22 @@ enum EpochTest {
             let job = StoredJob(jobID: work.jobID, spec: work.specBytes, tokenHash: work.tokenHash,
                                 controller: try controller.persisted(), state: try state.serializedBytes(),
                                 version: Int64(state.version), phase: controller.isWarmingUp ? "warmup" : "decay", updatedAt: now)
+            // For `autowu plot` and `autowu history`; the store keeps only the latest posterior.
+            let posterior = work.controller.posterior(ofTestIn: verdict, epochLosses: work.epoch.losses, solver: work.solver)
             let stored = StoredVerdict(jobID: work.jobID, epoch: Int64(work.epoch.epoch),
-                                       verdict: try wireVerdict.serializedBytes(), recordedAt: now)
+                                       verdict: try wireVerdict.serializedBytes(), recordedAt: now,
+                                       model: try verdict.check?.model.map { try json($0) }, posterior: try posterior.map { try json($0) })
             return Result(jobID: work.jobID, epoch: work.epoch.epoch, controller: controller, state: state,
                           record: (job, stored), closed: work.epoch, failure: nil)
         } catch {
             return Result(jobID: work.jobID, epoch: work.epoch.epoch, controller: work.controller,
                           state: Autowu_V1_JobState(), record: nil, closed: work.epoch, failure: "\(error)")
         }
+    }
+
+    private static func json(_ value: some Encodable) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(value))
     }
 }

@@ -25,6 +25,11 @@ extension JobStore {
             PRIMARY KEY (job_id, epoch)
         );
         """,
+        // What a plot of a test needs: its fitted hyper-parameters, and the posterior of the latest test.
+        """
+        ALTER TABLE verdicts ADD COLUMN model BLOB;
+        ALTER TABLE verdicts ADD COLUMN posterior BLOB;
+        """,
     ]
 
     static var schemaVersion: Int64 { Int64(migrations.count) }

@@ -16,6 +16,7 @@ public final class JobStore: @unchecked Sendable {
     // Cached: `save` runs once per epoch per job, for thousands of jobs.
     private let upsertJob: SQLiteDatabase.Statement
     private let insertVerdict: SQLiteDatabase.Statement
+    private let clearOlderPosteriors: SQLiteDatabase.Statement
     private let selectVersion: SQLiteDatabase.Statement
     private let selectJob: SQLiteDatabase.Statement
     private let selectLiveJobs: SQLiteDatabase.Statement
@@ -23,7 +24,8 @@ public final class JobStore: @unchecked Sendable {
     private let deleteJob: SQLiteDatabase.Statement
     private let deleteOldJobs: SQLiteDatabase.Statement
 
-    private static let jobColumns = "job_id, spec, token_hash, controller, state, version, phase, updated_at"
+    static let jobColumns = "job_id, spec, token_hash, controller, state, version, phase, updated_at"
+    static let verdictColumns = "job_id, epoch, verdict, recorded_at, model, posterior"
 
     /// Opens (creating if needed) the store in `directory`, creating the directory and its parents too.
     public init(directory: String) throws {
@@ -49,13 +51,15 @@ public final class JobStore: @unchecked Sendable {
                 WHERE excluded.version > jobs.version
                 """)
             insertVerdict = try prepare(
-                "INSERT INTO verdicts (job_id, epoch, verdict, recorded_at) VALUES (?1, ?2, ?3, ?4)")
+                "INSERT INTO verdicts (\(Self.verdictColumns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            clearOlderPosteriors = try prepare(
+                "UPDATE verdicts SET posterior = NULL WHERE job_id = ?1 AND epoch < ?2 AND posterior IS NOT NULL")
             selectVersion = try prepare("SELECT version FROM jobs WHERE job_id = ?1")
             selectJob = try prepare("SELECT \(Self.jobColumns) FROM jobs WHERE job_id = ?1")
             selectLiveJobs = try prepare(
                 "SELECT \(Self.jobColumns) FROM jobs WHERE phase != 'expired' ORDER BY job_id")
             selectVerdicts = try prepare(
-                "SELECT job_id, epoch, verdict, recorded_at FROM verdicts WHERE job_id = ?1 ORDER BY epoch")
+                "SELECT \(Self.verdictColumns) FROM verdicts WHERE job_id = ?1 ORDER BY epoch")
             deleteJob = try prepare("DELETE FROM jobs WHERE job_id = ?1")
             deleteOldJobs = try prepare("DELETE FROM jobs WHERE updated_at < ?1 RETURNING job_id")
             self.database = database
@@ -160,10 +164,7 @@ public final class JobStore: @unchecked Sendable {
             try selectVerdicts.bind(jobID, at: 1)
             var verdicts: [StoredVerdict] = []
             while try selectVerdicts.step() {
-                verdicts.append(StoredVerdict(jobID: selectVerdicts.string(column: 0),
-                                              epoch: selectVerdicts.int64(column: 1),
-                                              verdict: selectVerdicts.bytes(column: 2),
-                                              recordedAt: selectVerdicts.double(column: 3)))
+                verdicts.append(Self.verdict(from: selectVerdicts))
             }
             return verdicts
         }
@@ -226,10 +227,18 @@ public final class JobStore: @unchecked Sendable {
         try insertVerdict.bind(verdict.epoch, at: 2)
         try insertVerdict.bind(verdict.verdict, at: 3)
         try insertVerdict.bind(verdict.recordedAt, at: 4)
+        try bind(verdict.model, to: insertVerdict, at: 5)
+        try bind(verdict.posterior, to: insertVerdict, at: 6)
         do {
             try insertVerdict.run()
         } catch let error as SQLiteError where error.extendedCode == SQLiteError.constraintPrimaryKey {
             throw StoreError.duplicateVerdict(jobID: verdict.jobID, epoch: verdict.epoch)
+        }
+        if verdict.posterior != nil {
+            defer { clearOlderPosteriors.reset() }
+            try clearOlderPosteriors.bind(verdict.jobID, at: 1)
+            try clearOlderPosteriors.bind(verdict.epoch, at: 2)
+            try clearOlderPosteriors.run()
         }
     }
 
@@ -241,7 +250,18 @@ public final class JobStore: @unchecked Sendable {
 
     // MARK: Helpers
 
-    private static func job(from row: SQLiteDatabase.Statement) -> StoredJob {
+    private func bind(_ bytes: [UInt8]?, to statement: SQLiteDatabase.Statement, at parameter: Int) throws {
+        if let bytes { try statement.bind(bytes, at: parameter) } else { try statement.bindNull(at: parameter) }
+    }
+
+    /// A row of `verdictColumns`.
+    static func verdict(from row: SQLiteDatabase.Statement) -> StoredVerdict {
+        StoredVerdict(jobID: row.string(column: 0), epoch: row.int64(column: 1), verdict: row.bytes(column: 2),
+                      recordedAt: row.double(column: 3), model: row.isNull(column: 4) ? nil : row.bytes(column: 4),
+                      posterior: row.isNull(column: 5) ? nil : row.bytes(column: 5))
+    }
+
+    static func job(from row: SQLiteDatabase.Statement) -> StoredJob {
         StoredJob(jobID: row.string(column: 0), spec: row.bytes(column: 1), tokenHash: row.string(column: 2),
                   controller: row.bytes(column: 3), state: row.bytes(column: 4), version: row.int64(column: 5),
                   phase: row.string(column: 6), updatedAt: row.double(column: 7))

@@ -12,10 +12,11 @@ public final class SQLiteDatabase {
     public let path: String
     let handle: OpaquePointer
 
-    /// Opens the database file at `path`, creating it if it does not exist.
-    public init(path: String) throws {
+    /// Opens the database file at `path`, creating it if it does not exist; `readOnly` opens an existing
+    /// file without ever writing to it.
+    public init(path: String, readOnly: Bool = false) throws {
         var handle: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let result = sqlite3_open_v2(path, &handle, flags, nil)
         guard result == SQLITE_OK, let handle else {
             // SQLite usually allocates a handle even on failure, only to carry the message.

@@ -22,6 +22,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case emptyFile(path: String)
     /// The store file is not an autowu store: not SQLite at all, or another application's database.
     case foreignFile(path: String, reason: String)
+    /// A reader found no store to read (the directory or the file is missing).
+    case noStore(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -50,6 +52,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
                 + "move it away to start with a new, empty store"
         case .foreignFile(let path, let reason):
             "'\(path)' is not an autowu store: \(reason); move it away or choose another --data-dir"
+        case .noStore(let path, let reason):
+            "no store at '\(path)': \(reason)"
         }
     }
 }

@@ -21,6 +21,9 @@ public struct RobustLosses: Sendable, Equatable {
     /// The robust noise deviation of the raw losses (1.4826 x the median absolute residual); 0 when the
     /// losses are constant.
     public var noiseDeviation: Double
+    /// z = (L - center) / scale: maps a posterior on z back to the losses' units.
+    public var center = 0.0
+    public var scale = 1.0
 
     /// 1 / Phi^-1(3/4): turns a median absolute deviation into a standard deviation for Gaussian noise.
     static let madToDeviation = 1.482602218505602
@@ -80,6 +83,8 @@ public struct RobustLosses: Sendable, Equatable {
             values[index] = (losses[index] - center) / scale
         }
         self.init(values: values, outliers: outliers, noiseDeviation: deviation)
+        self.center = center
+        self.scale = scale
     }
 
     init(values: [Double], outliers: Int, noiseDeviation: Double) {
