@@ -89,7 +89,11 @@ def test_a_need_epoch_past_the_last_tested_one_is_answered_at_once_with_the_stat
     assert reply.WhichOneof("body") == "job"
     assert not reply.job.plan.final and reply.job.plan.decided_through_epoch == -1
     reply = ask(daemon, snapshot=pb.Snapshot(job_id="j", rank=0, need_epoch=8, wait_ms=200))
-    assert reply.error.code == pb.ERROR_TIMEOUT  # epoch 8 is tested: waited for
+    assert reply.error.code == pb.ERROR_INCOMPLETE  # epoch 8 is tested: this rank's losses are asked for
+    # An empty pending batch means "I have nothing more": never ERROR_INCOMPLETE, the snapshot waits.
+    reply = ask(daemon, snapshot=pb.Snapshot(job_id="j", rank=0, need_epoch=8, wait_ms=200,
+                                             pending=pb.LossBatch(first_step=80)))
+    assert reply.error.code == pb.ERROR_TIMEOUT
 
 
 def test_request_id_0_is_answered_like_any_other(daemon):
