@@ -21,7 +21,8 @@ public final class RankClient {
         public var batchSize = 32
         /// One Lazy Pirate attempt.
         public var requestTimeoutMilliseconds = 1_500
-        /// How long the daemon may hold a waiting snapshot.
+        /// How long the daemon may hold a waiting snapshot (at most 10 s); an attempt at a waiting snapshot
+        /// waits `waitMilliseconds + requestTimeoutMilliseconds` for its reply (SPEC section 8).
         public var waitMilliseconds: UInt32 = 1_000
         /// The most a rank waits, in all, for a decision or for the daemon, before it gives up (never guesses).
         public var waitBoundSeconds = 120.0
@@ -59,6 +60,9 @@ public final class RankClient {
     public init(options: Options, context: ZMQContext? = nil) throws {
         guard WireProtocol.isValidJobID(options.jobID) else { throw ClientError.invalidArgument("invalid job id \(options.jobID)") }
         guard options.batchSize >= 1, options.rank >= 0 else { throw ClientError.invalidArgument("batch size and rank must be positive") }
+        guard (1...WireProtocol.maximumWaitMilliseconds).contains(options.waitMilliseconds) else {
+            throw ClientError.invalidArgument("waitMilliseconds must lie in 1...\(WireProtocol.maximumWaitMilliseconds)")
+        }
         self.options = options
         self.context = try context ?? ZMQContext()
         let keys = options.endpoints.serverKey == nil ? nil : try CurveKeyPair.generate()

@@ -1,7 +1,7 @@
 import Foundation
 
-/// A recorded loss trace: a CSV file with a header row naming a `loss` column and one row per training step
-/// from step 0. Other columns are ignored; `nan`, `inf` and `-inf` are accepted as losses.
+/// A recorded loss trace: a CSV file with a header row naming a `loss` column; data row i (from 0) is the loss
+/// of step i. Other columns, a `step` column too, are ignored; `nan`, `inf` and `-inf` are accepted as losses.
 public struct LossTrace: Sendable, Equatable {
     public var losses: [Double]
 

@@ -11,7 +11,10 @@ struct SimulateCommand: ParsableCommand {
         discussion: """
             Every rank is its own client with its own sockets, on its own thread: it asks the daemon for the LR \
             of each step (waiting at gates as the protocol says), records it, and reports the trace's loss for \
-            that step (rank r adds (r - (N-1)/2) * 1e-3 * |loss|, so the ranks differ but average to the trace). \
+            that step (rank r adds (r - (N-1)/2) * 1e-3 * |loss|, N the world size, so the ranks differ but average to the \
+            trace). Row i of the trace is the loss of step i (0-based, whatever its step column says); a rank stops \
+            at the trace's end or one epoch after the switch step, whichever comes first, never later than T. \
+            --world-size and --first-rank play only some ranks of a larger job, the others being other clients'. \
             At the end every rank's LR sequence is compared bit for bit; any disagreement exits with status 1. \
             With several jobs and a step interval, the jobs' starts are spread over one epoch's time. \
             Figures printed: loss reports ingested per second and the latency from an epoch's last report to \
@@ -29,8 +32,14 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Total training steps T.")
     var totalSteps: Int
 
-    @Option(help: "Ranks per job.")
+    @Option(help: "Ranks per job this process plays.")
     var ranks = 4
+
+    @Option(help: "The job's world_size (default: --ranks); more than --ranks leaves ranks for other clients to play.")
+    var worldSize: Int?
+
+    @Option(help: "The first rank this process plays: it plays --first-rank ..< --first-rank + --ranks.")
+    var firstRank = 0
 
     @Option(help: "Jobs played at once (ids JOB-ID-0, JOB-ID-1, ... when more than one).")
     var jobs = 1
@@ -76,6 +85,10 @@ struct SimulateCommand: ParsableCommand {
             throw ValidationError("--ranks, --jobs and --batch-size must be at least 1, --step-interval-us at least 0")
         }
         guard stepsPerEpoch >= 1, totalSteps >= 1 else { throw ValidationError("--steps-per-epoch and --total-steps must be at least 1") }
+        let world = worldSize ?? ranks
+        guard firstRank >= 0, firstRank + ranks <= world, world <= Int(WireProtocol.maximumWorldSize) else {
+            throw ValidationError("the ranks played, --first-rank \(firstRank) to \(firstRank + ranks - 1), must lie in 0 to --world-size - 1 = \(world - 1) (world size at most \(WireProtocol.maximumWorldSize))")
+        }
     }
 
     func run() throws {
@@ -90,7 +103,7 @@ struct SimulateCommand: ParsableCommand {
         let spec = Autowu_V1_JobSpec.with {
             $0.stepsPerEpoch = UInt64(stepsPerEpoch)
             $0.totalSteps = UInt64(totalSteps)
-            $0.worldSize = UInt32(ranks)
+            $0.worldSize = UInt32(worldSize ?? ranks)
             $0.decay = decay == .cosine ? .decayCosine : .decayConstantCosine
             $0.solver = solver == .fast ? .solverFast : .solverExact
             $0.test = test == .robust ? .testRobust : .testPaper
@@ -99,7 +112,7 @@ struct SimulateCommand: ParsableCommand {
         }
         try Simulation.prepare(ranks: ranks * jobs)
         let ids = jobs == 1 ? [jobID] : (0..<jobs).map { "\(jobID)-\($0)" }
-        let simulation = Simulation(trace: loaded.losses, spec: spec, endpoints: endpoints, token: token, ranks: ranks,
+        let simulation = Simulation(trace: loaded.losses, spec: spec, endpoints: endpoints, token: token, ranks: ranks, firstRank: firstRank,
                                     batchSize: batchSize, stepIntervalMicroseconds: stepIntervalUs, waitBoundSeconds: waitBound)
         let result = simulation.run(jobIDs: ids)
         if json {

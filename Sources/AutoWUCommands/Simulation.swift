@@ -12,7 +12,9 @@ struct Simulation: Sendable {
     var spec: Autowu_V1_JobSpec
     var endpoints: DaemonEndpoints
     var token: String
+    /// Ranks played: `firstRank ..< firstRank + ranks` of the spec's world.
     var ranks: Int
+    var firstRank = 0
     var batchSize: Int
     var stepIntervalMicroseconds: Int
     var waitBoundSeconds: Double
@@ -86,7 +88,7 @@ struct Simulation: Sendable {
                 group.enter()
                 let thread = Thread {
                     if delay > 0 { Thread.sleep(forTimeInterval: delay) }
-                    records.store(playRank(job: job, rank: rank, context: context), job: job, rank: rank, ranks: ranks)
+                    records.store(playRank(job: job, rank: firstRank + rank, context: context), job: job, rank: rank, ranks: ranks)
                     group.leave()
                 }
                 thread.stackSize = 1 << 20
@@ -115,7 +117,7 @@ struct Simulation: Sendable {
             }
             client.onVerdict = { epoch in heldAt[epoch] = DispatchTime.now().uptimeNanoseconds }
             let total = Int(spec.totalSteps), perEpoch = Int(spec.stepsPerEpoch)
-            let spread = (Double(rank) - Double(ranks - 1) / 2) * 1e-3
+            let spread = (Double(rank) - Double(spec.worldSize - 1) / 2) * 1e-3
             var step = 0
             record.learningRates.reserveCapacity(min(total, trace.count + perEpoch))
             while step < total, step < trace.count {

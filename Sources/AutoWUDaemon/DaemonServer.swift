@@ -335,8 +335,10 @@ final class DaemonServer {
             guard existing.spec == spec else {
                 throw ProtocolError(.errorConflict, "job \"\(register.jobID)\" is registered with other parameters")
             }
+            try checkRank(register.rank, jobID: register.jobID, worldSize: spec.worldSize)
             return job.state
         }
+        try checkRank(register.rank, jobID: register.jobID, worldSize: spec.worldSize)
         guard jobs.count < configuration.maximumJobs else {
             throw ProtocolError(.errorTooLarge, "the daemon already carries \(jobs.count) jobs")
         }
@@ -383,9 +385,21 @@ final class DaemonServer {
         return job.state
     }
 
+    /// Ranks are 0 ..< world_size: the losses of any other would be ignored and its waits never answered.
+    private func checkRank(_ rank: UInt32, jobID: String, worldSize: UInt32) throws {
+        guard rank < worldSize else {
+            throw ProtocolError(.errorInvalidArgument, "rank \(rank) is not a rank of job \"\(jobID)\": its world_size is \(worldSize), so its ranks are 0 to \(worldSize - 1)")
+        }
+    }
+
     private func handleSnapshot(_ snapshot: Autowu_V1_Snapshot, peer: [UInt8], requestID: UInt64) throws {
         if let broken = try brokenJob(snapshot.jobID, token: snapshot.token) { throw broken.error }
         let job = try job(snapshot.jobID, token: snapshot.token)
+        try checkRank(snapshot.rank, jobID: job.id, worldSize: job.spec.worldSize)
+        // Refused before anything is merged: a longer wait would outlast the client's request timeout.
+        guard snapshot.waitMs <= WireProtocol.maximumWaitMilliseconds else {
+            throw ProtocolError(.errorInvalidArgument, "wait_ms is at most \(WireProtocol.maximumWaitMilliseconds), got \(snapshot.waitMs): send the snapshot again after ERROR_TIMEOUT instead")
+        }
         if snapshot.hasPending {
             var pending = snapshot.pending
             pending.rank = snapshot.rank
@@ -407,7 +421,7 @@ final class DaemonServer {
             counters.add("control.over_budget")
             throw ProtocolError(.errorTooLarge, budget.refusal("waiting for epoch \(epoch)"))
         }
-        let wait = Int(min(snapshot.waitMs, WireProtocol.maximumWaitMilliseconds))
+        let wait = Int(snapshot.waitMs)
         // Ask the rank for its losses only when some are still missing a moment later: most waits need none.
         let rank = Int(snapshot.rank)
         let check: DispatchTime? = snapshot.hasPending || job.aggregator.hasEverything(from: rank, through: epoch)

@@ -11,7 +11,8 @@ public enum WireProtocol {
     public static let maximumBatchLosses = 65_536
     public static let maximumWorldSize: UInt32 = 65_536
     public static let maximumTotalSteps: UInt64 = 1 << 40
-    public static let maximumWaitMilliseconds: UInt32 = 60_000
+    /// The longest `Snapshot.wait_ms`; more is ERROR_INVALID_ARGUMENT (SPEC section 4.2).
+    public static let maximumWaitMilliseconds: UInt32 = 10_000
 
     /// Events of a job are published under this topic; the trailing "/" keeps job "a" from matching "ab".
     public static func eventsTopic(jobID: String) -> [UInt8] { Array("job/\(jobID)/".utf8) }

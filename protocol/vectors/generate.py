@@ -422,13 +422,16 @@ def message_cases() -> List[dict]:
     add("request_snapshot_gate", request(18446744073709551615, snapshot=pb.Snapshot(
         job_id=JOB, token=TOKEN, rank=3, need_epoch=4, wait_ms=1000, pending=batch)),
         "The same snapshot sent again after ERROR_INCOMPLETE, with pending losses (NaN, inf, -0.0 among them); "
-        "request_id 2^64-1 (the largest; request ids are never 0).",
+        "request_id 2^64-1 (the largest).",
         frames=ctl_req, losses=LOSSES)
     add("request_status_job", request(5, status=pb.Status(job_id=JOB)), "Status of one job.", frames=ctl_req)
     add("request_status_all", request(6, status=pb.Status()), "Status of every job (empty body).", frames=ctl_req)
     add("request_expire_job", request(7, expire_job=pb.ExpireJob(job_id=JOB, token=TOKEN)), "ExpireJob.",
         frames=ctl_req)
     add("request_ping", request(8, ping=pb.Ping()), "Ping: an empty but present body (field 14, length 0).",
+        frames=ctl_req)
+    add("request_ping_id_0", request(0, ping=pb.Ping()),
+        "A request with request_id 0 (legal, not recommended: SPEC 2): answered like any other, reply_pong_id_0.",
         frames=ctl_req)
 
     add("reply_job_warmup", reply(1, job=job_state(False)), "A Register reply: the JobState at version 1, with its "
@@ -445,19 +448,32 @@ def message_cases() -> List[dict]:
         frames=ctl_rep)
     add("reply_error_unknown_job", reply(12, error=pb.Error(code=pb.ERROR_UNKNOWN_JOB,
                                                             message="no job \"slurm-4242\" is registered")),
-        "ERROR_UNKNOWN_JOB to a snapshot: the daemon expired or lost the job.", frames=ctl_rep)
+        "ERROR_UNKNOWN_JOB to a Snapshot, ExpireJob or Status{job_id} of a job the daemon does not "
+        "know (expired, lost, or never registered; SPEC 4.3, 8).", frames=ctl_rep)
     add("reply_error_malformed", reply(0, error=pb.Error(code=pb.ERROR_MALFORMED,
                                                          message="the request does not parse")),
         "ERROR_MALFORMED to a request that does not parse: request_id 0.", frames=ctl_rep)
     add("reply_error_invalid_argument", reply(9, error=pb.Error(
         code=pb.ERROR_INVALID_ARGUMENT, message="rho_w must lie in (0, 1) — got 1.5")),
         "ERROR_INVALID_ARGUMENT; the message has non-ASCII UTF-8.", frames=ctl_rep)
+    add("reply_error_rank_outside_world", reply(10, error=pb.Error(
+        code=pb.ERROR_INVALID_ARGUMENT,
+        message="rank 4 is not a rank of job \"slurm-4242\": its world_size is 4, so its ranks are 0 to 3")),
+        "A Register or Snapshot from a rank >= world_size is refused (SPEC 4.1, 4.2); nothing else changes.",
+        frames=ctl_rep)
+    add("reply_error_wait_too_long", reply(11, error=pb.Error(
+        code=pb.ERROR_INVALID_ARGUMENT,
+        message="wait_ms is at most 10000, got 70000: send the snapshot again after ERROR_TIMEOUT instead")),
+        "A Snapshot with wait_ms > 10000 is refused before its pending losses are merged (SPEC 4.2).",
+        frames=ctl_rep)
     status = pb.DaemonStatus(version="autowud 0.1.0", uptime_ms=86400123,
                              counters={"batches_in": 123456, "losses_late": 7, "tests_run": 250, "errors_malformed": 0})
     add("reply_jobs", reply(5, jobs=pb.JobList(jobs=[job_state(False), job_state(True)], daemon=status)),
         "A Status reply: two jobs and the daemon's counters (a map: encoded sorted by key, as "
         "deterministic serialization does).", frames=ctl_rep)
     add("reply_pong", reply(8, pong=status), "A Ping reply.", frames=ctl_rep)
+    add("reply_pong_id_0", reply(0, pong=status), "The reply to request_ping_id_0: request_id 0 echoed.",
+        frames=ctl_rep)
 
     add("loss_batch", batch, "LossBatch on the ingest socket: NaNs (quiet, negative, with a payload), +-inf, -0.0, "
         "the smallest subnormal and the largest finite double. JSON cannot tell the NaNs apart: losses_hex has "

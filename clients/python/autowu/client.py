@@ -59,7 +59,7 @@ log = logging.getLogger("autowu")
 
 PROTOCOL_VERSION = 1
 MAX_BATCH = 65536
-MAX_WAIT_MS = 60000
+MAX_WAIT_MS = 10000  # the daemon refuses a longer Snapshot.wait_ms (SPEC section 4.2)
 _MAX_REQUEST_ID = (1 << 64) - 1
 
 _ERROR_NAMES = {v: k for k, v in pb.ErrorCode.items()}
@@ -135,7 +135,8 @@ class RankClient:
     :param batch_size: losses per ``LossBatch`` on the ingest socket (1..65536); a batch is also sent at
         every epoch end.
     :param total_wait: seconds a gate (or the registration) may take before ``WaitTimeout`` is raised.
-    :param request_timeout: Lazy Pirate's poll timeout in seconds (more than ``wait_ms``).
+    :param request_timeout: Lazy Pirate's poll timeout in seconds; a waiting snapshot's attempt polls
+        ``wait_ms`` longer, since the daemon may hold it that long (SPEC section 8).
     :param wait_ms: the ``Snapshot.wait_ms`` sent at a gate.
     :param connect: False to build the client without opening sockets (call ``connect()`` later).
     """
@@ -166,8 +167,8 @@ class RankClient:
             raise ValueError(f"batch_size must lie in [1, {MAX_BATCH}]")
         if not 0 < wait_ms <= MAX_WAIT_MS:
             raise ValueError(f"wait_ms must lie in (0, {MAX_WAIT_MS}]")
-        if request_timeout * 1000.0 <= wait_ms:
-            raise ValueError("request_timeout must be longer than wait_ms (SPEC section 8)")
+        if request_timeout <= 0:
+            raise ValueError("request_timeout must be positive")
         if start_step < 0:
             raise ValueError("start_step must be >= 0")
         self.spec: pb.JobSpec = spec
@@ -794,6 +795,8 @@ class RankClient:
         getattr(request, which).CopyFrom(body)
         data = request.SerializeToString()
         self.stats["requests"] += 1
+        # The daemon may hold a waiting snapshot wait_ms before it answers: never retry before that (SPEC section 8).
+        window = self.request_timeout + (body.wait_ms / 1000.0 if which == "snapshot" else 0.0)
         first = True
         while True:
             now = time.monotonic()
@@ -808,7 +811,7 @@ class RankClient:
                 self._dealer.send_multipart([b"", data], flags=zmq.NOBLOCK)
             except zmq.Again:
                 pass  # no connection yet and the queue is full: handled like a lost request
-            window_end = min(now + self.request_timeout, deadline)
+            window_end = min(now + window, deadline)
             while True:
                 remaining = window_end - time.monotonic()
                 if remaining <= 0:

@@ -314,6 +314,43 @@ def test_a_python_rank_beside_swift_ranks_in_one_job(tmp_path):
     assert all(bits(lr) == bits(plan.lr(t)) for t, lr in python.lrs.items())
 
 
+def test_swift_plays_ranks_0_to_2_and_python_rank_3_of_one_job(tmp_path):
+    """`autowu simulate --ranks 3 --world-size 4 --first-rank 0` plays ranks 0-2 of job `shared`; Python plays
+    rank 3 alone, so every epoch needs both clients' losses. Both must end on the same switch and LRs."""
+    cli = rd.cli_binary()
+    if not cli.is_file():
+        pytest.skip(f"no autowu tool at {cli}")
+    daemon = rd.RealDaemon(tmp_path / "data")
+    try:
+        spread = (3 - (WORLD - 1) / 2) * 1e-3  # simulate's spread for rank 3 of a world of 4
+
+        def rank3_loss(t: int, rank: int) -> float:
+            x = LOSSES[t]
+            return x + spread * abs(x) if math.isfinite(x) else x
+
+        python = Rank(daemon, 3, job="shared", loss=rank3_loss, token="", batch_size=1)
+        swift = subprocess.Popen(
+            [str(cli), "simulate", str(rd.REPO / "traces" / TRACE), "--steps-per-epoch", str(E), "--total-steps",
+             str(T), "--ranks", "3", "--world-size", str(WORLD), "--first-rank", "0", "--job-id", "shared",
+             "--solver", SOLVER, "--json"],
+            env=daemon.environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        python.start()
+        out, err = swift.communicate(timeout=240)
+        join_all([python])
+        assert swift.returncode == 0, err
+        result = json.loads(out)
+        state = daemon.status("shared")
+    finally:
+        daemon.stop()
+    (job,) = result["jobs"]
+    assert job["disagreements"] == 0 and job["switched"]
+    assert state.spec.world_size == WORLD
+    assert state.last_verdict.silent_rank_count == 0 and state.last_verdict.reports_missing == 0
+    assert python.state.decision.step == job["switch_step"] == state.decision.step
+    assert bits(python.lrs[job["switch_step"]]) == bits(job["lr_after_switch"])
+    assert_follows_the_daemons_plans(python.lrs, state)
+
+
 # ==================================================================== a restarted rank
 
 def test_a_restarted_rank_agrees(reference, tmp_path):
