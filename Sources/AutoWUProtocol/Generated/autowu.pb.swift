@@ -620,7 +620,7 @@ public nonisolated struct Autowu_V1_Hyperparameters: Sendable {
   /// Clears the value of `confidence`. Subsequent reads from it will return its default value.
   public mutating func clearConfidence() {self._confidence = nil}
 
-  /// 3
+  /// 2 with POLICY_HOLD, 3 with POLICY_PAPER
   public var patience: UInt32 {
     get {_patience ?? 0}
     set {_patience = newValue}
@@ -630,7 +630,7 @@ public nonisolated struct Autowu_V1_Hyperparameters: Sendable {
   /// Clears the value of `patience`. Subsequent reads from it will return its default value.
   public mutating func clearPatience() {self._patience = nil}
 
-  /// 0.2 (constant-then-cosine only)
+  /// 0.2 (constant-then-cosine only; ignored, not compared, with cosine)
   public var cosineFraction: Double {
     get {_cosineFraction ?? 0}
     set {_cosineFraction = newValue}
@@ -1033,6 +1033,7 @@ public nonisolated struct Autowu_V1_Register: Sendable {
 
   public var token: String = String()
 
+  /// < spec.world_size, else ERROR_INVALID_ARGUMENT
   public var rank: UInt32 = 0
 
   public var spec: Autowu_V1_JobSpec {
@@ -1065,6 +1066,7 @@ public nonisolated struct Autowu_V1_Snapshot: Sendable {
   /// -1: answer now. e >= 0: answer once the verdict of epoch e is decided, or after wait_ms.
   public var needEpoch: Int64 = 0
 
+  /// at most 10000, else ERROR_INVALID_ARGUMENT
   public var waitMs: UInt32 = 0
 
   /// The rank's own losses the daemon may not have (sent again, reliably, when a gate is reached).
@@ -1128,7 +1130,7 @@ public nonisolated struct Autowu_V1_Request: Sendable {
 
   public var protocolVersion: UInt32 = 0
 
-  /// echoed in the reply; a retry reuses it
+  /// echoed in the reply; a retry reuses it; SHOULD be non-zero and unique per client
   public var requestID: UInt64 = 0
 
   public var body: Autowu_V1_Request.OneOf_Body? = nil
