@@ -512,7 +512,11 @@ def test_resumed_rank_pending_starts_at_its_first_step(daemon, make_client):
     c.snapshot()
     assert c.plan.decided_through_epoch == 1
     run(c, start, 3 * E + 1)
-    threading.Timer(0.3, lambda: daemon.decide(2, publish=False)).start()
+    def decide_once_the_pending_losses_came():  # not on a timer: a loaded machine must not change the order
+        daemon.wait_for(lambda: any(r.snapshot.HasField("pending") for r in daemon.snapshots()), timeout=60)
+        daemon.decide(2, publish=False)
+
+    threading.Thread(target=decide_once_the_pending_losses_came, daemon=True).start()
     c.lr(3 * E + 1)
     s = daemon.snapshots()[-1].snapshot
     assert s.need_epoch == 2 and s.pending.first_step == start
