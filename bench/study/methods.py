@@ -4,7 +4,7 @@
     autowu-paper                 the paper-exact method: test="paper", policy="paper"
     autowu[k=v,...]              a candidate: k is a build_spec keyword (test, policy, seed, solver, decay,
                                  warmup, decision_delay_steps) or a hyper-parameter (patience, confidence,
-                                 n_test, eta_min, eta_max, rho_w, cosine_fraction, divergence_factor)
+                                 n_test, eta_min, eta_max, rho_w, cosine_fraction, divergence_factor, flat_pace)
     autowu-paper[k=v,...]        the paper's method with changes
     tuned / tuned[peaks=N]       linear warmup (10 %) + cosine to 0; the peak picked from N log-spaced values
                                  (default 8) by the validation accuracy; the test accuracy of the picked peak
@@ -30,8 +30,8 @@ if str(_CLIENT) not in sys.path:
 from autowu.client import build_spec  # noqa: E402
 
 SPEC_KEYS = ("test", "policy", "seed", "solver", "decay", "warmup", "decision_delay_steps")
-HYPERPARAMETER_KEYS = ("eta_min", "eta_max", "rho_w", "n_test", "confidence", "patience", "cosine_fraction",
-                       "divergence_factor")
+# The Hyperparameters message's fields, so a new one is usable here at once.
+HYPERPARAMETER_KEYS = tuple(f.name for f in build_spec(1, 2, 1).hyperparameters.DESCRIPTOR.fields)
 DEFAULT_PEAKS = 8
 # The tuned grid per optimizer family: the geometric centre and the ratio of neighbouring peaks. 8 peaks cover
 # 3e-3 .. 1 for SGD + momentum and 3e-4 .. 1e-1 for AdamW; fewer peaks are the central ones of that spacing.
