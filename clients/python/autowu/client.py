@@ -267,7 +267,26 @@ class RankClient:
         except BaseException:
             self._close_sockets(linger_pub=0)
             raise
+        self._tell_earlier_run()
         return self
+
+    def _tell_earlier_run(self) -> None:
+        """A job named by default (``local-<script>-<hash>``, autowu.local_daemon) that starts at step 0 but
+        finds the job already trained on: most likely a new run of the same script, which would follow the
+        earlier run's warmup decision. Said loudly, with what to do; a run resumed from its checkpoint starts
+        past step 0 and is not told."""
+        if self._start_step != 0 or self.state is None or not self.job_id.startswith("local-"):
+            return
+        seen = int(self.state.steps_seen)
+        if seen == 0:
+            return
+        decided = self.state.HasField("decision") and bool(self.state.decision.reason)
+        what = (f"its warmup ended at step {self.state.decision.step} (LR {self.state.decision.learning_rate:.6g})"
+                if decided else "its warmup is under way")
+        log.warning("autowu: job %s (the default name for this script in this directory) already ran %d steps and "
+                    "%s; this run starts at step 0 and continues that job. For a new run set AUTOWU_JOB to a new "
+                    "name (or remove its state directory, see autowu.local_daemon); to resume, load the run's "
+                    "checkpoint (AutoWULR.load_state_dict).", self.job_id, seen, what)
 
     def _socket(self, kind: int, endpoint: str, linger: int = 0) -> zmq.Socket:
         sock = self._ctx.socket(kind)

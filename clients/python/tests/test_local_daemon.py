@@ -350,3 +350,35 @@ def test_long_state_paths_get_short_ipc_endpoints(tmp_path):
     assert len(set(endpoints.values())) == 3
     short = StateLayout(Path("/tmp/s/job")).endpoints()
     assert short["control"] == "ipc:///tmp/s/job/control.sock"
+
+
+@needs_daemon
+def test_a_new_run_of_a_default_named_job_that_already_trained_is_told(tmp_path, caplog):
+    """The default name is the script's: a second run from step 0 would follow the first run's decision.
+    It is told so (with what to do); a run resumed past step 0, or a job named explicitly, is not."""
+    import logging
+
+    daemon = rd.RealDaemon(tmp_path / "data")
+    E, T = 4, 200
+
+    def client(job: str, start: int = 0) -> RankClient:
+        return RankClient(E, T, job_id=job, rank=0, world_size=1, batch_size=1, start_step=start,
+                          total_wait=60.0, **daemon.endpoints())
+
+    try:
+        for job in ("local-train-0123456789ab", "named"):
+            first = client(job)
+            for t in range(E):
+                first.lr(t)
+                first.report(t, 2.3)
+            first.lr(E + 1)
+            first.close()
+        with caplog.at_level(logging.WARNING, logger="autowu"):
+            client("local-train-0123456789ab", start=E + 1).close()
+            client("named").close()
+            assert not [r for r in caplog.records if "already ran" in r.getMessage()]
+            client("local-train-0123456789ab").close()
+        told = [r.getMessage() for r in caplog.records if "already ran" in r.getMessage()]
+        assert len(told) == 1 and "AUTOWU_JOB" in told[0] and "local-train-0123456789ab" in told[0], told
+    finally:
+        daemon.stop()
