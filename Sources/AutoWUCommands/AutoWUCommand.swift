@@ -1,10 +1,12 @@
 import ArgumentParser
+import AutoWUProtocol
 import Foundation
 
 /// `autowu`: the command-line front end.
 public struct AutoWUCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "autowu",
+        version: AutoWUVersion.string,
         abstract: "Automated learning-rate warmup (AutoWU) for large-batch training.",
         subcommands: [ReplayCommand.self, SimulateCommand.self, JobsCommand.self, RobustnessCommand.self])
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AutoWUDaemon
+import AutoWUProtocol
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -8,6 +9,7 @@ import ServiceLifecycle
 struct AutoWUDaemonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "autowud",
+        version: AutoWUVersion.string,
         abstract: "The AutoWU daemon: decides, per training job, when the learning-rate warmup ends.",
         discussion: """
             Training ranks report their losses on the ingest socket (SUB), register jobs and fetch plans on the \
