@@ -6,8 +6,8 @@ import Foundation
 public struct AutoWUCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "autowu",
-        version: AutoWUVersion.string,
         abstract: "Automated learning-rate warmup (AutoWU) for large-batch training.",
+        version: AutoWUVersion.string,
         subcommands: [ReplayCommand.self, SimulateCommand.self, JobsCommand.self, RobustnessCommand.self])
 
     public init() {}

@@ -9,14 +9,14 @@ import ServiceLifecycle
 struct AutoWUDaemonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "autowud",
-        version: AutoWUVersion.string,
         abstract: "The AutoWU daemon: decides, per training job, when the learning-rate warmup ends.",
         discussion: """
             Training ranks report their losses on the ingest socket (SUB), register jobs and fetch plans on the \
             control socket (ROUTER), and receive plan updates on the events socket (PUB, one topic per job). \
             The protocol is protocol/SPEC.md. State lives in an SQLite database under --data-dir; after a \
             crash or restart every live job is reloaded. SIGTERM or SIGINT stops it cleanly.
-            """)
+            """,
+        version: AutoWUVersion.string)
 
     @Option(help: "Control endpoint (ROUTER). Use tcp://HOST:* to pick a free port.")
     var control = "tcp://127.0.0.1:7740"
