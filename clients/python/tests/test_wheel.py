@@ -65,6 +65,8 @@ def bare_env(home):
 
 
 def run(args, env, **kw):
+    # From HOME, not this source tree: `python -c "import autowu"` must find the installed package.
+    kw.setdefault("cwd", env["HOME"])
     result = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, **kw)
     assert result.returncode == 0, f"{args}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result.stdout
