@@ -7,7 +7,7 @@ LAPACKE, libgfortran, libstdc++).
 Which wheel: $AUTOWU_WHEEL if set; else dist/autowu-<VERSION>-py3-none-manylinux_*_x86_64.whl if it is newer
 than every source it is built from (Sources/, Package.swift, VERSION, scripts/build-wheel, scripts/wheel/,
 this client's package and pyproject.toml); else, with AUTOWU_TEST_WHEEL=1, scripts/build-wheel builds it
-(10-20 minutes); else the tests are skipped. Installing needs PyPI (protobuf, pyzmq).
+(about 8 minutes from scratch); else the tests are skipped. Installing needs PyPI (protobuf, pyzmq).
 """
 
 import os
