@@ -10,11 +10,13 @@ let package = Package(
         .executable(name: "autowu", targets: ["autowu"]),
         .executable(name: "autowud", targets: ["autowud"]),
     ],
+    // `from:` ranges (up to the next major): a package that depends on AutoWU or AutoWUClient shares these
+    // with its own graph. Package.resolved (not in git) pins what a local build uses.
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
-        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System libraries (Debian: libopenblas-dev liblapacke-dev, libzmq3-dev, libsqlite3-dev).
@@ -50,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "autowud",
             dependencies: [
-                "AutoWUDaemon",
+                "AutoWUDaemon", "AutoWUProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

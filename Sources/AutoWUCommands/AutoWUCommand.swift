@@ -1,4 +1,5 @@
 import ArgumentParser
+import AutoWUProtocol
 import Foundation
 
 /// `autowu`: the command-line front end.
@@ -6,6 +7,7 @@ public struct AutoWUCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "autowu",
         abstract: "Automated learning-rate warmup (AutoWU) for large-batch training.",
+        version: AutoWUVersion.string,
         subcommands: [ReplayCommand.self, SimulateCommand.self, JobsCommand.self, RobustnessCommand.self, PlotCommand.self, HistoryCommand.self])
 
     public init() {}

@@ -470,7 +470,7 @@ final class DaemonServer {
 
     private var daemonStatus: Autowu_V1_DaemonStatus {
         var status = Autowu_V1_DaemonStatus()
-        status.version = "autowud 1"
+        status.version = AutoWUVersion.string
         status.uptimeMs = UInt64(Date().timeIntervalSince(started) * 1000)
         status.counters = counters.values
         status.counters["jobs.live"] = UInt64(jobs.count)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AutoWUDaemon
+import AutoWUProtocol
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -14,7 +15,8 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
             control socket (ROUTER), and receive plan updates on the events socket (PUB, one topic per job). \
             The protocol is protocol/SPEC.md. State lives in an SQLite database under --data-dir; after a \
             crash or restart every live job is reloaded. SIGTERM or SIGINT stops it cleanly.
-            """)
+            """,
+        version: AutoWUVersion.string)
 
     @Option(help: "Control endpoint (ROUTER). Use tcp://HOST:* to pick a free port.")
     var control = "tcp://127.0.0.1:7740"

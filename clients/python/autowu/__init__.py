@@ -6,12 +6,15 @@
 * ``autowu.torch``: ``AutoWULR``, a PyTorch LR scheduler (imported only on demand; needs torch).
 """
 
+from pathlib import Path as _Path
+
 from .client import PROTOCOL_VERSION, RankClient, build_spec
 from .env import JobEnvironment, from_environ
 from .errors import AutoWUError, JobIdentityError, PlanError, ProtocolError, WaitTimeout
 from .plan import Plan, Segment
 
-__version__ = "0.1.0"
+# The release version, from the repository's VERSION file (shipped in the package as autowu/VERSION).
+__version__ = (_Path(__file__).parent / "VERSION").read_text(encoding="utf-8").strip()
 
 __all__ = [
     "AutoWUError",

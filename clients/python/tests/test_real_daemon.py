@@ -502,3 +502,22 @@ def test_torch_adapter_resumes_from_its_state_dict_without_a_second_warmup(tmp_p
             capture_output=True, text=True, timeout=300, check=True).stdout)
         assert replay["switch_epoch"] == state.decision.epoch and replay["switch_step"] == state.decision.step
         assert bits(replay["lr_after_switch"]) == bits(state.decision.learning_rate)
+
+
+def test_the_daemon_and_the_tools_report_the_release_version(tmp_path):
+    """The top-level VERSION file is the one release version: the client's ``__version__``, ``autowud
+    --version``, ``autowu --version`` and the daemon's Ping (``DaemonStatus.version``) all say it."""
+    import autowu
+    from autowu import client
+
+    version = (rd.REPO / "VERSION").read_text(encoding="utf-8").strip()
+    assert autowu.__version__ == version
+    for binary in (rd.daemon_binary(), rd.cli_binary()):
+        if binary.is_file():
+            out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True).stdout
+            assert out.strip() == version, binary
+    daemon = rd.RealDaemon(tmp_path / "data")
+    try:
+        assert client.ping(control=daemon.control).version == version
+    finally:
+        daemon.stop()
