@@ -162,7 +162,7 @@ class Plan(_message.Message):
     warmup_steps: int
     decided_through_epoch: int
     final: bool
-    def __init__(self, segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., steps_per_epoch: _Optional[int] = ..., decision_delay_steps: _Optional[int] = ..., warmup_steps: _Optional[int] = ..., decided_through_epoch: _Optional[int] = ..., final: _Optional[bool] = ...) -> None: ...
+    def __init__(self, segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., steps_per_epoch: _Optional[int] = ..., decision_delay_steps: _Optional[int] = ..., warmup_steps: _Optional[int] = ..., decided_through_epoch: _Optional[int] = ..., final: bool = ...) -> None: ...
 
 class Hyperparameters(_message.Message):
     __slots__ = ("eta_min", "eta_max", "rho_w", "n_test", "confidence", "patience", "cosine_fraction", "divergence_factor", "flat_pace")
@@ -252,7 +252,7 @@ class Verdict(_message.Message):
     holding: bool
     silent_rank_count: int
     silent_ranks: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, epoch: _Optional[int] = ..., step: _Optional[int] = ..., lr: _Optional[float] = ..., p_min: _Optional[_Iterable[float]] = ..., argmin_x: _Optional[_Iterable[float]] = ..., votes: _Optional[int] = ..., positive: _Optional[bool] = ..., streak: _Optional[int] = ..., diverged: _Optional[bool] = ..., finite_points: _Optional[int] = ..., tested: _Optional[bool] = ..., test_micros: _Optional[int] = ..., reports_missing: _Optional[int] = ..., outliers: _Optional[int] = ..., note: _Optional[str] = ..., holding: _Optional[bool] = ..., silent_rank_count: _Optional[int] = ..., silent_ranks: _Optional[_Iterable[int]] = ...) -> None: ...
+    def __init__(self, epoch: _Optional[int] = ..., step: _Optional[int] = ..., lr: _Optional[float] = ..., p_min: _Optional[_Iterable[float]] = ..., argmin_x: _Optional[_Iterable[float]] = ..., votes: _Optional[int] = ..., positive: bool = ..., streak: _Optional[int] = ..., diverged: bool = ..., finite_points: _Optional[int] = ..., tested: bool = ..., test_micros: _Optional[int] = ..., reports_missing: _Optional[int] = ..., outliers: _Optional[int] = ..., note: _Optional[str] = ..., holding: bool = ..., silent_rank_count: _Optional[int] = ..., silent_ranks: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Decision(_message.Message):
     __slots__ = ("reason", "epoch", "step", "learning_rate", "minimum_step")
