@@ -212,6 +212,7 @@ class RankClient:
         # of the epoch it waits for, from here on (a restarted rank did not run the steps before it).
         self._start_step = int(start_step)
         self._verdict_cache: Tuple[int, int, Optional[dict]] = (-1, -1, None)
+        self._earlier_run_checked = False
         self._silence_told = -1  # the last epoch whose verdict was decided without this rank, once told
         # Kept losses: _losses[i] is the loss of step _loss_first + i (None: not reported); the first _sent
         # of them went out on the ingest socket; _next is the step expected next.
@@ -267,15 +268,15 @@ class RankClient:
         except BaseException:
             self._close_sockets(linger_pub=0)
             raise
-        self._tell_earlier_run()
         return self
 
     def _tell_earlier_run(self) -> None:
-        """A job named by default (``local-<script>-<hash>``, autowu.local_daemon) that starts at step 0 but
-        finds the job already trained on: most likely a new run of the same script, which would follow the
-        earlier run's warmup decision. Said loudly, with what to do; a run resumed from its checkpoint starts
-        past step 0 and is not told."""
-        if self._start_step != 0 or self.state is None or not self.job_id.startswith("local-"):
+        """A job named by default (``local-<script>-<hash>``, autowu.local_daemon) whose rank sends the loss of
+        step 0 while the job had already trained on: most likely a new run of the same script, which would
+        follow the earlier run's warmup decision. Said loudly, with what to do. Checked at the first flush (a
+        run resumed from its checkpoint sends from its own step on, not from 0)."""
+        self._earlier_run_checked = True
+        if self._loss_first + self._sent != 0 or self.state is None or not self.job_id.startswith("local-"):
             return
         seen = int(self.state.steps_seen)
         if seen == 0:
@@ -429,6 +430,7 @@ class RankClient:
     def restore_losses(self, first_step: int, losses: Sequence[Optional[float]]) -> None:
         """Replace the kept losses by ``losses`` of steps ``first_step, ...`` (e.g. from a checkpoint), to be
         sent again and kept for the gates; the next expected report is ``first_step + len(losses)``."""
+        self._earlier_run_checked = True  # a resumed run, not a new one
         self._losses = [None if x is None else float(x) for x in losses]
         self._loss_first = int(first_step)
         self._next = self._loss_first + len(self._losses)
@@ -473,6 +475,8 @@ class RankClient:
 
     def _flush(self, force: bool = False) -> None:
         """Send the unsent losses, then drop the kept losses of decided epochs."""
+        if not self._earlier_run_checked:
+            self._tell_earlier_run()
         if not force and not self._ingest_ready and not self._ingest_subscribed():
             unsent = len(self._losses) - self._sent
             if unsent < self.steps_per_epoch + self.decision_delay_steps + self.batch_size:

@@ -373,11 +373,18 @@ def test_a_new_run_of_a_default_named_job_that_already_trained_is_told(tmp_path,
                 first.report(t, 2.3)
             first.lr(E + 1)
             first.close()
+        def second_run(job: str, start: int = 0) -> None:
+            c = client(job, start)
+            c.lr(start)
+            c.report(start, 2.3)
+            c.flush()
+            c.close()
+
         with caplog.at_level(logging.WARNING, logger="autowu"):
-            client("local-train-0123456789ab", start=E + 1).close()
-            client("named").close()
+            second_run("local-train-0123456789ab", start=E + 1)  # resumed from a checkpoint
+            second_run("named")
             assert not [r for r in caplog.records if "already ran" in r.getMessage()]
-            client("local-train-0123456789ab").close()
+            second_run("local-train-0123456789ab")
         told = [r.getMessage() for r in caplog.records if "already ran" in r.getMessage()]
         assert len(told) == 1 and "AUTOWU_JOB" in told[0] and "local-train-0123456789ab" in told[0], told
     finally:
