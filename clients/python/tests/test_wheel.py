@@ -10,6 +10,7 @@ this client's package and pyproject.toml); else, with AUTOWU_TEST_WHEEL=1, scrip
 (about 8 minutes from scratch); else the tests are skipped. Installing needs PyPI (protobuf, pyzmq).
 """
 
+import json
 import os
 import re
 import select
@@ -154,3 +155,78 @@ def test_daemon_from_the_wheel_reports_the_version(installed, tmp_path):
             if daemon.poll() is None:
                 daemon.kill()
             daemon.stdout.close()
+
+
+TRAIN = """
+import json, os, sys
+import torch
+from autowu import Plan
+from autowu.torch import AutoWULR
+
+E, EPOCHS = 8, 50
+checkpoint, stop_after = sys.argv[1], int(sys.argv[2])
+g = torch.Generator().manual_seed(0)
+X = torch.randn(1024, 16, generator=g)
+y = (X @ torch.randn(16, 4, generator=g)).argmax(1)
+torch.manual_seed(0)
+model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
+optimizer = torch.optim.SGD(model.parameters(), lr=1.0, momentum=0.9)
+scheduler = AutoWULR(optimizer, steps_per_epoch=E, total_epochs=EPOCHS)  # nothing else: the embedded default
+first = 0
+if os.path.exists(checkpoint):
+    saved = torch.load(checkpoint, weights_only=False)
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    first = saved["epoch"] + 1
+log = []
+for epoch in range(first, EPOCHS):
+    order = torch.randperm(1024, generator=torch.Generator().manual_seed(epoch))
+    for b in range(E):
+        batch = order[b * 128:(b + 1) * 128]
+        log.append((scheduler.last_epoch, optimizer.param_groups[0]["lr"]))
+        loss = torch.nn.functional.cross_entropy(model(X[batch]), y[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step(loss)
+    if epoch == stop_after:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "epoch": epoch}, checkpoint)
+        break
+state = scheduler.client.state
+plan = Plan.from_proto(state.plan)
+decided = state.HasField("decision") and bool(state.decision.reason)
+print(json.dumps({"job": scheduler.job_id, "control": scheduler.client.env.control, "steps": [s for s, _ in log],
+                  "follows_plan": all(lr == plan.lr(s) for s, lr in log),
+                  "decision": [state.decision.reason, state.decision.step] if decided else None}))
+scheduler.close()
+"""
+
+
+def test_a_training_run_from_the_wheel_needs_no_daemon_and_resumes(installed, tmp_path):
+    """A single-node PyTorch run in the wheel's environment, no daemon started by hand and nothing configured:
+    stopped after epoch 20 and resumed from its checkpoint; the warmup switches, every LR the optimizer ran
+    is the daemon's final plan's, and the resumed run continues the job (no second warmup)."""
+    bin_dir, _, env = installed
+    torch_wheels = sorted(Path("/opt/wheels").glob("torch-*.whl"))
+    if not torch_wheels:
+        pytest.skip("no CPU torch wheel in /opt/wheels (resolving torch from PyPI would pull CUDA)")
+    if subprocess.run([str(bin_dir / "python"), "-c", "import torch"], env=env, capture_output=True).returncode:
+        run([bin_dir / "pip", "install", "--quiet", "--disable-pip-version-check", torch_wheels[-1]], env)
+    work = Path(env["HOME"]) / "project"
+    work.mkdir(exist_ok=True)
+    (work / "train.py").write_text(TRAIN)
+    run_env = dict(env, XDG_STATE_HOME=str(tmp_path / "state"))
+    checkpoint = tmp_path / "train.pt"
+    outputs = []
+    for stop_after in (20, -1):
+        out = run([bin_dir / "python", "train.py", checkpoint, stop_after], run_env, cwd=work, timeout=600)
+        outputs.append(json.loads(out.strip().splitlines()[-1]))
+    first, resumed = outputs
+    assert first["job"] == resumed["job"] and first["job"].startswith("local-train-")
+    assert first["control"].startswith("ipc://") and resumed["control"].startswith("ipc://")
+    assert first["steps"] == list(range(0, 21 * 8)) and resumed["steps"] == list(range(21 * 8, 50 * 8))
+    assert first["follows_plan"] and resumed["follows_plan"]
+    assert resumed["decision"] is not None, "the warmup did not end"
+    print(f"job {resumed['job']}: decision {resumed['decision']}")
