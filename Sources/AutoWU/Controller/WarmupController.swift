@@ -170,7 +170,9 @@ public struct WarmupController: Sendable, Equatable, Codable {
     private mutating func pace(from gate: Int, median: Double?, noise: Double?) {
         guard configuration.flatPace > 1, !lossHasMoved else { return }
         let w = warmup.warmupSteps
-        if let baseline = baselineLoss, let median, let noise, noise > 0,
+        // The noise figure of a few losses can come out far too small (see MinimumTestSettings.minimumLosses):
+        // until there are enough, the loss counts as flat.
+        if losses.count >= configuration.test.minimumLosses, let baseline = baselineLoss, let median, let noise, noise > 0,
            baseline - min(bestEpochMedian ?? median, median) > AutoWUConfiguration.progressDeviations * noise {
             lossHasMoved = true
             if path.hasChangedPace { path.setPace(from: gate, reachingTheEndAt: w) }
