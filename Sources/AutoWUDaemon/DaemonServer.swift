@@ -25,6 +25,7 @@ final class DaemonServer {
     private var budget: MemoryBudget
     private var storeHealth = StoreHealth()
     private var counters = Counters()
+    private let metrics: DaemonMetrics
     /// Jobs with a closed epoch waiting for a test slot, in arrival order.
     private var readyJobs: [String] = []
     private var testsInFlight = 0
@@ -46,9 +47,10 @@ final class DaemonServer {
     /// The bound endpoints (ports resolved when bound to `*`).
     private(set) var endpoints: (control: String, ingest: String, events: String) = ("", "", "")
 
-    init(configuration: DaemonConfiguration, logger: Logger) throws {
+    init(configuration: DaemonConfiguration, logger: Logger, metrics: DaemonMetrics = .disabled()) throws {
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
         self.wakeup = try Wakeup()
         self.budget = MemoryBudget(limitBytes: configuration.memoryBudgetBytes)
         do {
@@ -166,6 +168,7 @@ final class DaemonServer {
         expireDeadlines()
         dispatchTests()
         commitTested()
+        metrics.sample(jobs: jobs.values, brokenJobs: brokenJobs.count, counters: counters)
     }
 
     /// Closes whichever sockets exist (idempotent).
@@ -528,6 +531,7 @@ final class DaemonServer {
         }
         job.failedTestAttempts = 0
         counters.add("tests.run")
+        metrics.testRun(micros: result.state.lastVerdict.testMicros)
         unpersisted.append(result)
     }
 
@@ -543,7 +547,7 @@ final class DaemonServer {
         let batch = unpersisted
         unpersisted.removeAll()
         do {
-            persisted(batch, errors: try store.saveAll(batch.compactMap(\.record)))
+            persisted(batch, errors: try metrics.storeCommit { try store.saveAll(batch.compactMap(\.record)) })
         } catch {
             // The transaction itself failed, so nothing landed: the store as a whole, whatever SQLite said.
             unpersisted = batch
@@ -607,6 +611,7 @@ final class DaemonServer {
                 "learning_rate": "\(state.decision.learningRate)"])
         }
         publish(state.hasDecision ? .eventPhaseSwitch : .eventTestResult, state)
+        metrics.verdictPublished(closedAt: result.closed.closedAt)
         answerWaiters(of: job)
         account(job)
         markReady(job)

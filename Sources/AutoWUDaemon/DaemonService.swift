@@ -13,13 +13,13 @@ public final class DaemonService: Service, @unchecked Sendable {
     private let ready: @Sendable (_ control: String, _ ingest: String, _ events: String) -> Void
 
     /// Opens the store and reloads the live jobs; `ready` is called once the sockets are bound.
-    public init(configuration: DaemonConfiguration, logger: Logger,
+    public init(configuration: DaemonConfiguration, logger: Logger, metrics: DaemonMetrics = .disabled(),
                 ready: @escaping @Sendable (_ control: String, _ ingest: String, _ events: String) -> Void = { _, _, _ in }) throws {
         // Every connected rank holds three TCP connections, each a descriptor: the usual soft limit of 1024
         // would stop at about 330 ranks.
         let openFiles = OpenFileLimit.raiseToHardLimit()
         logger.info("open-file limit", metadata: ["limit": "\(openFiles)", "ranks_about": "\(max(0, openFiles - 64) / 3)"])
-        self.server = try DaemonServer(configuration: configuration, logger: logger)
+        self.server = try DaemonServer(configuration: configuration, logger: logger, metrics: metrics)
         self.logger = logger
         self.ready = ready
     }

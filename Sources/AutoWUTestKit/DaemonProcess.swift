@@ -7,6 +7,8 @@ public final class DaemonProcess: @unchecked Sendable {
     // Mutated only by the test that owns it, one call at a time.
     public let dataDirectory: String
     public private(set) var endpoints: DaemonEndpoints
+    /// `HOST:PORT` of `/metrics` as bound, when started with `--metrics-address`.
+    public private(set) var metricsAddress: String?
     public private(set) var process: Process?
     public let extraArguments: [String]
     /// Set in the daemon's environment on top of the test's own.
@@ -66,6 +68,7 @@ public final class DaemonProcess: @unchecked Sendable {
             return String(line[range.upperBound...].prefix { !$0.isWhitespace })
         }
         endpoints = DaemonEndpoints(control: try value("control"), ingest: try value("ingest"), events: try value("events"))
+        metricsAddress = try? value("metrics")
     }
 
     /// kill -9: no chance to flush or close anything.

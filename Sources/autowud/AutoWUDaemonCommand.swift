@@ -3,6 +3,7 @@ import AutoWUDaemon
 import AutoWUProtocol
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 
 @main
@@ -50,6 +51,11 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
         discussion: "When it is reached, new jobs and new losses are refused with an error that says so."))
     var memoryBudgetMb = DaemonConfiguration.defaultMemoryBudgetMegabytes
 
+    @Option(help: ArgumentHelp(
+        "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0: a free one); off unless given.",
+        discussion: "A port that cannot be bound stops the start (exit status 2)."))
+    var metricsAddress: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -68,6 +74,9 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
         guard closeTimeoutMs >= 1 else { throw ValidationError("--close-timeout-ms must be at least 1") }
         guard retentionHours > 0 else { throw ValidationError("--retention-hours must be positive") }
         guard memoryBudgetMb >= 0, memoryBudgetMb <= 1 << 30 else { throw ValidationError("--memory-budget-mb must be between 0 (no limit) and 2^30") }
+        if let metricsAddress, MetricsAddress(metricsAddress) == nil {
+            throw ValidationError("--metrics-address must be HOST:PORT, e.g. 127.0.0.1:9740")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -94,16 +103,32 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
             }
             configuration.curveSecretKey = key
         }
-        let service = try DaemonService(configuration: configuration, logger: logger) { control, ingest, events in
-            // One line on stdout, flushed at once, that scripts and tests wait for.
-            let line = "autowud ready control=\(control) ingest=\(ingest) events=\(events)\n"
-            FileHandle.standardOutput.write(Data(line.utf8))
-            notifier.ready(status: "listening control=\(control) ingest=\(ingest) events=\(events)")
+        // Bound first: a taken port is a failed start (exit status 2), never a daemon without metrics.
+        var metrics = DaemonMetrics.disabled()
+        var metricsServer: MetricsServer?
+        if let metricsAddress, let address = MetricsAddress(metricsAddress) {
+            let registry = PrometheusCollectorRegistry()
+            do {
+                metricsServer = try await MetricsServer.bind(address, registry: registry)
+            } catch {
+                logger.critical("cannot serve metrics; is the port in use?", metadata: ["address": "\(metricsAddress)", "error": "\(error)"])
+                throw ExitCode(2)
+            }
+            metrics = DaemonMetrics(factory: DescribedPrometheusFactory(registry: registry))
         }
+        let metricsEndpoint = metricsServer.map { " metrics=\($0.address)" } ?? ""
+        let service = try DaemonService(configuration: configuration, logger: logger, metrics: metrics) { control, ingest, events in
+            let endpoints = "control=\(control) ingest=\(ingest) events=\(events)\(metricsEndpoint)"
+            // One line on stdout, flushed at once, that scripts and tests wait for.
+            FileHandle.standardOutput.write(Data("autowud ready \(endpoints)\n".utf8))
+            notifier.ready(status: "listening \(endpoints)")
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = metricsServer.map { [.init(service: $0)] } ?? []
+        services += [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup),
+                     // Last: the group stops services in reverse order, so the notice goes out first.
+                     .init(service: StoppingNotice(notifier: notifier))]
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup),
-                       // Last: the group stops services in reverse order, so the notice goes out first.
-                       .init(service: StoppingNotice(notifier: notifier))],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
