@@ -14,28 +14,31 @@ struct DescribedPrometheusFactory: MetricsFactory {
         self.families = Dictionary(uniqueKeysWithValues: MetricFamily.all.map { ($0.name, $0) })
     }
 
-    private func help(_ label: String) -> String { families[label]?.help ?? "" }
+    /// The full name is the label: the unit is already in it (`_seconds`, `_total`).
+    private func descriptor(_ label: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: label, unitName: "", helpText: families[label]?.help ?? "")
+    }
 
     func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
-        registry.makeCounter(name: label, labels: dimensions, help: help(label))
+        registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
     }
 
     func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
-        registry.makeCounter(name: label, labels: dimensions, help: help(label))
+        registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
     }
 
     func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
-        guard aggregate else { return registry.makeGauge(name: label, labels: dimensions, help: help(label)) }
+        guard aggregate else { return registry.makeGauge(descriptor: descriptor(label), labels: dimensions) }
         let buckets = (families[label]?.buckets ?? []).map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
-        return registry.makeValueHistogram(name: label, labels: dimensions, buckets: buckets, help: help(label))
+        return registry.makeValueHistogram(descriptor: descriptor(label), labels: dimensions, buckets: buckets)
     }
 
     func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
-        registry.makeGauge(name: label, labels: dimensions, help: help(label))
+        registry.makeGauge(descriptor: descriptor(label), labels: dimensions)
     }
 
     func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
-        registry.makeDurationHistogram(name: label, labels: dimensions, buckets: families[label]?.buckets ?? [], help: help(label))
+        registry.makeDurationHistogram(descriptor: descriptor(label), labels: dimensions, buckets: families[label]?.buckets ?? [])
     }
 
     func destroyCounter(_ handler: any CounterHandler) {

@@ -20,7 +20,7 @@ public final class DaemonMetrics {
     static let sampleIntervalNanoseconds: UInt64 = 1_000_000_000
     static let phases = ["warmup", "decay", "failed", "broken"]
 
-    public init(factory: any MetricsFactory) {
+    public convenience init(factory: any MetricsFactory) {
         self.init(factory: factory, enabled: true)
     }
 
