@@ -103,7 +103,11 @@ let package = Package(
             name: "AutoWUProtocolTests",
             dependencies: ["AutoWU", "AutoWUProtocol", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
-        .testTarget(name: "AutoWUDaemonTests", dependencies: ["AutoWUDaemon", "AutoWUProtocol", "AutoWUStore", "CSQLite"]),
+        .testTarget(
+            name: "AutoWUDaemonTests",
+            dependencies: ["AutoWUDaemon", "AutoWUProtocol", "AutoWUStore", "CSQLite",
+                           .product(name: "MetricsTestKit", package: "swift-metrics")]
+        ),
         .testTarget(name: "AutoWUStoreTests", dependencies: ["AutoWUStore", "store-crash-writer"]),
         .testTarget(
             name: "AutoWUIntegrationTests",

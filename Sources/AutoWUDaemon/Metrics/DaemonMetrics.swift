@@ -67,9 +67,8 @@ public final class DaemonMetrics {
     }
 
     /// Job phases and the counters; cheap to call on every loop iteration (it samples once a second).
-    func sample(jobs: some Sequence<Job>, brokenJobs: Int, counters: Counters) {
+    func sample(jobs: some Sequence<Job>, brokenJobs: Int, counters: Counters, now: DispatchTime = .now()) {
         guard isEnabled else { return }
-        let now = DispatchTime.now()
         guard now.uptimeNanoseconds >= nextSample.uptimeNanoseconds else { return }
         nextSample = now + .nanoseconds(Int(Self.sampleIntervalNanoseconds))
         var byPhase = ["broken": brokenJobs]

@@ -18,20 +18,20 @@ public struct MetricFamily: Sendable {
     public static let tests = MetricFamily(name: "autowu_tests_total", help: "End-of-epoch tests run to a verdict.")
     public static let testsFailed = MetricFamily(name: "autowu_tests_failed_total", help: "End-of-epoch tests that failed.")
     public static let testDuration = MetricFamily(
-        name: "autowu_test_duration_seconds", help: "Time one end-of-epoch test took.",
-        buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
-                  .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500),
-                  .seconds(5), .seconds(10), .seconds(30)])
+        name: "autowu_test_duration_seconds", help: "Time one end-of-epoch test took.", buckets: millisecondsToSeconds)
     public static let verdictLatency = MetricFamily(
-        name: "autowu_verdict_latency_seconds", help: "Time from an epoch's close to the publication of its verdict.",
-        buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
-                  .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500),
-                  .seconds(5), .seconds(10), .seconds(30)])
+        name: "autowu_verdict_latency_seconds", help: "Time from an epoch's close to the publication of its verdict.", buckets: millisecondsToSeconds)
     public static let storeCommitDuration = MetricFamily(
         name: "autowu_store_commit_duration_seconds", help: "Time one group commit of tested verdicts to the store took.",
         buckets: [.microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500),
                   .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
                   .milliseconds(250), .seconds(1)])
+
+    /// From 1 ms to 30 s: a test, and a verdict's way from close to publication.
+    static let millisecondsToSeconds: [Duration] = [
+        .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
+    ]
 
     public static let all: [MetricFamily] = [
         jobs, lossReportsReceived, lossBatchesReceived, lossReportsDropped, tests, testsFailed, testDuration,
