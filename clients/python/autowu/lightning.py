@@ -47,6 +47,7 @@ try:
 except ImportError:  # the older package name
     import pytorch_lightning as pl  # type: ignore[no-redef]
 
+from ._callback_settings import CallbackSettings
 from .client import verdict_metrics
 from .env import from_environ
 from .errors import AutoWUError, JobIdentityError
@@ -61,7 +62,7 @@ _HINT = ("With autowu.lightning.AutoWUCallback the loss is read from what traini
          "torch.tensor(float('nan')).")
 
 
-class AutoWUCallback(pl.Callback):
+class AutoWUCallback(CallbackSettings, pl.Callback):
     """The learning rate of a Lightning fit from ``autowud`` (see the module docstring).
 
     :param steps_per_epoch: E (default: the trainer's optimizer steps per epoch).
@@ -76,20 +77,11 @@ class AutoWUCallback(pl.Callback):
                  job_id: Optional[str] = None, batch_size: int = 32, log_verdicts: bool = True,
                  **client_kwargs: Any) -> None:
         super().__init__()
-        for reserved in ("rank", "world_size"):
-            if reserved in client_kwargs:
-                raise TypeError(f"{reserved} comes from the trainer; do not pass it")
-        self.steps_per_epoch = steps_per_epoch
-        self.total_steps = total_steps
-        self.job_id = job_id
-        self.batch_size = int(batch_size)
-        self.log_verdicts = log_verdicts
-        self.client_kwargs = client_kwargs
+        self._configure(steps_per_epoch, total_steps, job_id, batch_size, log_verdicts, client_kwargs,
+                        identity_from="the trainer")
         self.scheduler: Optional[AutoWULR] = None
-        self.last_verdict: Optional[Dict[str, Any]] = None
         self._trainer: Optional["pl.Trainer"] = None
         self._loaded: Optional[Dict[str, Any]] = None
-        self._logged_version = -1
 
     # ---------------------------------------------------------------- setup
 

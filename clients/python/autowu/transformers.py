@@ -48,6 +48,7 @@ from typing import Any, Dict, List, Optional
 import torch
 from transformers import TrainerCallback
 
+from ._callback_settings import CallbackSettings
 from .client import verdict_metrics
 from .env import from_environ
 from .errors import AutoWUError, JobIdentityError
@@ -97,7 +98,7 @@ class _Pending:
         raise AutoWUError("the autowu scheduler was not made: AutoWUCallback.on_train_begin did not run")
 
 
-class AutoWUCallback(TrainerCallback):
+class AutoWUCallback(CallbackSettings, TrainerCallback):
     """The learning rate of a Hugging Face ``Trainer`` from ``autowud``; ``attach(trainer)`` it (see the module
     docstring).
 
@@ -113,19 +114,10 @@ class AutoWUCallback(TrainerCallback):
     def __init__(self, steps_per_epoch: Optional[int] = None, total_steps: Optional[int] = None, *,
                  job_id: Optional[str] = None, batch_size: int = 32, log_verdicts: bool = True,
                  **client_kwargs: Any) -> None:
-        for reserved in ("rank", "world_size"):
-            if reserved in client_kwargs:
-                raise TypeError(f"{reserved} comes from the TrainingArguments; do not pass it")
-        self.steps_per_epoch = steps_per_epoch
-        self.total_steps = total_steps
-        self.job_id = job_id
-        self.batch_size = int(batch_size)
-        self.log_verdicts = log_verdicts
-        self.client_kwargs = client_kwargs
+        self._configure(steps_per_epoch, total_steps, job_id, batch_size, log_verdicts, client_kwargs,
+                        identity_from="the TrainingArguments")
         self.scheduler: Optional[_TrainerScheduler] = None
-        self.last_verdict: Optional[Dict[str, Any]] = None
         self._trainer: Any = None
-        self._logged_version = -1
 
     # ---------------------------------------------------------------- attach
 
