@@ -105,6 +105,8 @@ extension Autowu_V1_JobSpec {
             $0.confidence = c.test.confidence
             $0.patience = UInt32(c.patience)
             $0.divergenceFactor = c.divergenceFactor
+            // Spelled out only when set: specs stored before the flat pace existed stay equal to new ones.
+            if c.flatPace != 1 { $0.flatPace = c.flatPace }
             if case let .constantThenCosine(fraction) = c.decay { $0.cosineFraction = fraction }
         }
         return spec
