@@ -10,7 +10,7 @@ struct KeygenCommand: ParsableCommand {
             Writes DIR/NAME.key (the secret key, mode 0600) and DIR/NAME.key.pub (the public key, 0644), one line of \
             40 Z85 characters each, and prints the public key on stdout (the secret only with --print-secret). Then:
               autowud --curve-secret-key-file DIR/NAME.key ...
-              export AUTOWU_SERVER_KEY=$(cat DIR/NAME.key.pub)    # for every client: ranks, autowu jobs/simulate
+              export AUTOWU_SERVER_KEY="$(cat DIR/NAME.key.pub)"    # quoted: Z85 has shell characters; for every client: ranks, autowu jobs/simulate
             The daemon refuses a .pub file, or a secret key whose .pub beside it does not match.
             """)
 
@@ -38,7 +38,7 @@ struct KeygenCommand: ParsableCommand {
             FileHandle.standardError.write(Data("""
                 wrote \(secretPath) (secret key, mode 0600) and \(publicPath) (public key)
                 daemon:  autowud --curve-secret-key-file \(secretPath)
-                clients: export AUTOWU_SERVER_KEY=\(keys.publicKey)
+                clients: export AUTOWU_SERVER_KEY='\(keys.publicKey)'
 
                 """.utf8))
         } catch {
