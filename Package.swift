@@ -57,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "autowud",
             dependencies: [
-                "AutoWUDaemon", "AutoWUProtocol",
+                "AutoWUDaemon", "AutoWUProtocol", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

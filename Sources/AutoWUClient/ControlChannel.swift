@@ -12,6 +12,8 @@ final class ControlChannel {
     private let serverKey: String?
     private let clientKeys: CurveKeyPair?
     private var socket: ZMQSocket
+    /// Handshake events of `socket` when it uses CURVE: a wrong server key fails fast instead of timing out.
+    private var handshakes: HandshakeWatch?
     private var nextRequestID: UInt64
     /// How long one attempt waits for its reply.
     let attemptTimeoutMilliseconds: Int
@@ -25,22 +27,27 @@ final class ControlChannel {
         self.attemptTimeoutMilliseconds = attemptTimeoutMilliseconds
         // Distinct ids across clients make stray replies easy to tell apart.
         self.nextRequestID = UInt64.random(in: 1 ... (1 << 62))
-        self.socket = try Self.open(context: context, endpoint: endpoint, serverKey: serverKey, clientKeys: clientKeys)
+        (self.socket, self.handshakes) = try Self.open(context: context, endpoint: endpoint, serverKey: serverKey, clientKeys: clientKeys)
     }
 
-    private static func open(context: ZMQContext, endpoint: String, serverKey: String?, clientKeys: CurveKeyPair?) throws -> ZMQSocket {
+    private static func open(context: ZMQContext, endpoint: String, serverKey: String?, clientKeys: CurveKeyPair?) throws -> (ZMQSocket, HandshakeWatch?) {
         let socket = try context.socket(.dealer)
         try socket.set(.linger, 0)
+        var handshakes: HandshakeWatch?
         if let serverKey, let clientKeys {
             try socket.set(.curveServerKey, serverKey)
             try socket.set(.curvePublicKey, clientKeys.publicKey)
             try socket.set(.curveSecretKey, clientKeys.secretKey)
+            handshakes = try HandshakeWatch(socket)
         }
         try socket.connect(endpoint)
-        return socket
+        return (socket, handshakes)
     }
 
-    func close() { socket.close() }
+    func close() {
+        socket.close()
+        handshakes?.close()
+    }
 
     /// Sends `body` and returns the reply, retrying (Lazy Pirate) until `deadline`.
     func request(_ body: Autowu_V1_Request.OneOf_Body, attemptTimeoutMilliseconds: Int? = nil, deadline: DispatchTime) throws -> Autowu_V1_Reply {
@@ -71,12 +78,16 @@ final class ControlChannel {
                 if reply.requestID == 0, case .error(let error)? = reply.body, error.code == .errorMalformed { return reply }
                 // A late answer to an earlier attempt: not ours any more.
             }
+            // Retrying cannot mend a key that does not fit: say so now, not after the whole wait.
+            if let handshakes, try handshakes.failedWithoutSuccess() {
+                throw ClientError.handshakeFailed(endpoint: endpoint)
+            }
             guard DispatchTime.now() < deadline else {
                 throw ClientError.daemonUnreachable("no reply from \(endpoint)")
             }
             // Lazy Pirate: the socket may hold a lost request; start over on a fresh one.
-            socket.close()
-            socket = try Self.open(context: context, endpoint: endpoint, serverKey: serverKey, clientKeys: clientKeys)
+            close()
+            (socket, handshakes) = try Self.open(context: context, endpoint: endpoint, serverKey: serverKey, clientKeys: clientKeys)
             reconnects += 1
         }
     }

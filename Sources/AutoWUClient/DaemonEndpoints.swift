@@ -30,13 +30,20 @@ public struct DaemonEndpoints: Sendable, Equatable {
         ingest: "tcp://127.0.0.1:\(WireProtocol.defaultIngestPort)",
         events: "tcp://127.0.0.1:\(WireProtocol.defaultEventsPort)")
 
-    /// From AUTOWU_CONTROL / AUTOWU_INGEST / AUTOWU_EVENTS, else AUTOWU_ENDPOINT, else the local defaults.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> DaemonEndpoints {
-        var endpoints = try environment["AUTOWU_ENDPOINT"].map { try DaemonEndpoints(base: $0) } ?? .localDefault
-        if let value = environment["AUTOWU_CONTROL"] { endpoints.control = value }
-        if let value = environment["AUTOWU_INGEST"] { endpoints.ingest = value }
-        if let value = environment["AUTOWU_EVENTS"] { endpoints.events = value }
-        endpoints.serverKey = environment["AUTOWU_SERVER_KEY"]
+    /// From AUTOWU_CONTROL / AUTOWU_INGEST / AUTOWU_EVENTS, else AUTOWU_ENDPOINT, else the local defaults;
+    /// a `base` endpoint (a command's --endpoint) replaces all of those. The server key comes from
+    /// AUTOWU_SERVER_KEY either way: --endpoint says where the daemon is, not that it stopped using CURVE.
+    public static func fromEnvironment(base: String? = nil, _ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> DaemonEndpoints {
+        var endpoints: DaemonEndpoints
+        if let base {
+            endpoints = try DaemonEndpoints(base: base)
+        } else {
+            endpoints = try environment["AUTOWU_ENDPOINT"].map { try DaemonEndpoints(base: $0) } ?? .localDefault
+            if let value = environment["AUTOWU_CONTROL"] { endpoints.control = value }
+            if let value = environment["AUTOWU_INGEST"] { endpoints.ingest = value }
+            if let value = environment["AUTOWU_EVENTS"] { endpoints.events = value }
+        }
+        endpoints.serverKey = environment["AUTOWU_SERVER_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         return endpoints
     }
 }
@@ -49,6 +56,8 @@ public enum ClientError: Error, CustomStringConvertible, Equatable {
     /// No usable answer within the bound: training must not go on with a guessed LR.
     case daemonUnreachable(String)
     case protocolViolation(String)
+    /// The CURVE handshake failed and none succeeded: most likely AUTOWU_SERVER_KEY is not this daemon's key.
+    case handshakeFailed(endpoint: String)
 
     public var description: String {
         switch self {
@@ -56,6 +65,7 @@ public enum ClientError: Error, CustomStringConvertible, Equatable {
         case let .refused(code, message): return "the daemon refused (\(code)): \(message)"
         case .daemonUnreachable(let message): return "the daemon did not answer in time: \(message)"
         case .protocolViolation(let message): return "protocol violation: \(message)"
+        case .handshakeFailed(let endpoint): return "CURVE handshake with \(endpoint) failed: wrong server key (AUTOWU_SERVER_KEY)?"
         }
     }
 }

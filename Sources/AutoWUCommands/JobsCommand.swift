@@ -25,7 +25,7 @@ struct JobsCommand: ParsableCommand {
     func run() throws {
         let reply: Autowu_V1_Reply
         do {
-            let endpoints = try endpoint.map { try DaemonEndpoints(base: $0) } ?? DaemonEndpoints.fromEnvironment()
+            let endpoints = try DaemonEndpoints.fromEnvironment(base: endpoint)
             reply = try DaemonQuery.request(.status(.with { $0.jobID = job ?? "" }), endpoints: endpoints)
         } catch {
             throw CommandFailure(message: "error: \(error)")

@@ -96,7 +96,7 @@ struct SimulateCommand: ParsableCommand {
         let endpoints: DaemonEndpoints
         do {
             loaded = try LossTrace.read(path: trace)
-            endpoints = try endpoint.map { try DaemonEndpoints(base: $0) } ?? DaemonEndpoints.fromEnvironment()
+            endpoints = try DaemonEndpoints.fromEnvironment(base: endpoint)
         } catch {
             throw CommandFailure(message: "error: \(error)")
         }

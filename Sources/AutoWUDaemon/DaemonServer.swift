@@ -42,6 +42,7 @@ final class DaemonServer {
     static let maximumTestAttempts = 2
 
     private var control: ZMQSocket!
+    private var handshakeLog: HandshakeLog?
     private var ingest: ZMQSocket!
     private var events: ZMQSocket!
     /// The bound endpoints (ports resolved when bound to `*`).
@@ -121,6 +122,9 @@ final class DaemonServer {
         try ingest.set(.rcvhwm, configuration.ingestHighWaterMark)
         try events.set(.sndhwm, 100_000)
         try ingest.subscribe(to: [UInt8]())
+        if configuration.curveSecretKey != nil {
+            handshakeLog = try HandshakeLog(context: context, sockets: [("control", control), ("ingest", ingest), ("events", events)], logger: logger)
+        }
         for (socket, name, endpoint) in [(control!, "control", configuration.controlEndpoint),
                                          (ingest!, "ingest", configuration.ingestEndpoint),
                                          (events!, "events", configuration.eventsEndpoint)] {
@@ -176,6 +180,8 @@ final class DaemonServer {
         control?.close()
         ingest?.close()
         events?.close()
+        handshakeLog?.stop()
+        handshakeLog = nil
     }
 
     private func nextTimeoutMilliseconds() -> Int {

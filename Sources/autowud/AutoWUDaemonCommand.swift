@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Prometheus
 import ServiceLifecycle
+import ZeroMQ
 
 @main
 struct AutoWUDaemonCommand: AsyncParsableCommand {
@@ -45,6 +46,9 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
 
     @Option(help: "File holding this daemon's CURVE secret key (Z85, 40 characters): encrypts and authenticates every socket.")
     var curveSecretKeyFile: String?
+
+    @Option(help: "File holding this daemon's CURVE public key (default: the secret key file's name + .pub, if it exists): the daemon refuses to start unless it is the secret key's public half.")
+    var curvePublicKeyFile: String?
 
     @Option(help: ArgumentHelp(
         "Memory the jobs' buffers may hold in all, in MiB (reports of open epochs, loss histories, waiting requests); 0: no limit.",
@@ -97,11 +101,13 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
         configuration.ingestHighWaterMark = ingestHwm
         configuration.memoryBudgetBytes = memoryBudgetMb == 0 ? nil : memoryBudgetMb << 20
         if let file = curveSecretKeyFile {
-            guard let key = try? String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
-                  key.count == 40 else {
-                throw ValidationError("\(file) must hold a 40-character Z85 CURVE secret key")
+            do {
+                configuration.curveSecretKey = try CurveKeyFile.readSecret(path: file, publicKeyPath: curvePublicKeyFile).secretKey
+            } catch {
+                // Status 2 like every refused configuration, with the message alone (no usage text).
+                FileHandle.standardError.write(Data("autowud: \(error)\n".utf8))
+                throw ExitCode(2)
             }
-            configuration.curveSecretKey = key
         }
         // Bound first: a taken port is a failed start (exit status 2), never a daemon without metrics.
         var metrics = DaemonMetrics.disabled()

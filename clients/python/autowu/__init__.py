@@ -10,7 +10,7 @@ from pathlib import Path as _Path
 
 from .client import PROTOCOL_VERSION, RankClient, build_spec
 from .env import JobEnvironment, from_environ
-from .errors import AutoWUError, JobIdentityError, PlanError, ProtocolError, WaitTimeout
+from .errors import AutoWUError, HandshakeError, JobIdentityError, PlanError, ProtocolError, WaitTimeout
 from .plan import Plan, Segment
 
 # The release version, from the repository's VERSION file (shipped in the package as autowu/VERSION).
@@ -18,6 +18,7 @@ __version__ = (_Path(__file__).parent / "VERSION").read_text(encoding="utf-8").s
 
 __all__ = [
     "AutoWUError",
+    "HandshakeError",
     "JobEnvironment",
     "JobIdentityError",
     "PROTOCOL_VERSION",

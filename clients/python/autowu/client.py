@@ -47,6 +47,7 @@ import zmq
 from google.protobuf.message import DecodeError
 
 from ._proto import autowu_pb2 as pb
+from .curve import HandshakeWatch, handshake_error
 from .env import JobEnvironment, endpoints_from_environ
 from .errors import AutoWUError, ProtocolError, WaitTimeout
 from .local_daemon import resolve_environment
@@ -234,6 +235,7 @@ class RankClient:
         self._poller: Optional[zmq.Poller] = None
         self._events_ready: Callable[[], int] = lambda: 0
         self._curve: Optional[Tuple[bytes, bytes, bytes]] = None
+        self._handshakes: Optional[HandshakeWatch] = None
         self._ingest_ready = False
         self._closed = False
         if connect:
@@ -289,7 +291,7 @@ class RankClient:
                     "name (or remove its state directory, see autowu.local_daemon); to resume, load the run's "
                     "checkpoint (AutoWULR.load_state_dict).", self.job_id, seen, what)
 
-    def _socket(self, kind: int, endpoint: str, linger: int = 0) -> zmq.Socket:
+    def _socket(self, kind: int, endpoint: str, linger: int = 0, watch_handshakes: bool = False) -> zmq.Socket:
         sock = self._ctx.socket(kind)
         sock.setsockopt(zmq.LINGER, linger)
         if "[" in endpoint:
@@ -299,6 +301,8 @@ class RankClient:
             sock.setsockopt(zmq.CURVE_SERVERKEY, server)
             sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
             sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
+            if watch_handshakes:
+                self._handshakes = HandshakeWatch(sock)
         sock.connect(endpoint)
         return sock
 
@@ -315,7 +319,7 @@ class RankClient:
         return lambda: getsockopt(EVENTS) & POLLIN
 
     def _open_dealer(self) -> None:
-        self._dealer = self._socket(zmq.DEALER, self.env.control)
+        self._dealer = self._socket(zmq.DEALER, self.env.control, watch_handshakes=True)
         self._poller = zmq.Poller()
         self._poller.register(self._dealer, zmq.POLLIN)
         self._poller.register(self._sub, zmq.POLLIN)
@@ -323,6 +327,7 @@ class RankClient:
     def _reopen_dealer(self) -> None:
         """Lazy Pirate: close the DEALER (linger 0) and open a new one."""
         self._poller.unregister(self._dealer)
+        self._close_handshakes()
         self._dealer.close(linger=0)
         self.stats["reconnects"] += 1
         self._open_dealer()
@@ -848,6 +853,8 @@ class RankClient:
                     reply = self._read_reply(request.request_id)
                     if reply is not None:
                         return reply
+            if self._handshakes is not None and self._handshakes.failed_without_success():
+                raise handshake_error(self.env.control)
             self._reopen_dealer()
 
     def _read_reply(self, request_id: int) -> Optional[pb.Reply]:
@@ -929,7 +936,13 @@ class RankClient:
             self._closed = True
             self._close_sockets(linger_pub=0)
 
+    def _close_handshakes(self) -> None:
+        if self._handshakes is not None:
+            self._handshakes.close()
+            self._handshakes = None
+
     def _close_sockets(self, linger_pub: int) -> None:
+        self._close_handshakes()
         for name in ("_sub", "_dealer"):
             sock = getattr(self, name)
             if sock is not None:
@@ -984,6 +997,7 @@ def daemon_request(which: str, body, *, control: Optional[str] = None, server_ke
     data = request.SerializeToString()
     deadline = time.monotonic() + timeout
     sock = None
+    watch = None
     try:
         while True:
             sock = ctx.socket(zmq.DEALER)
@@ -992,6 +1006,7 @@ def daemon_request(which: str, body, *, control: Optional[str] = None, server_ke
                 sock.setsockopt(zmq.CURVE_SERVERKEY, curve[0])
                 sock.setsockopt(zmq.CURVE_PUBLICKEY, curve[1])
                 sock.setsockopt(zmq.CURVE_SECRETKEY, curve[2])
+                watch = HandshakeWatch(sock)
             sock.connect(control)
             sock.send_multipart([b"", data])
             attempt_end = min(deadline, time.monotonic() + attempt_timeout)
@@ -1008,11 +1023,19 @@ def daemon_request(which: str, body, *, control: Optional[str] = None, server_ke
                         reply.request_id == 0 and reply.WhichOneof("body") == "error"
                         and reply.error.code == pb.ERROR_MALFORMED):
                     return reply
+            if watch is not None:
+                failed = watch.failed_without_success()
+                watch.close()
+                watch = None
+                if failed:
+                    raise handshake_error(control)
             sock.close(linger=0)
             sock = None
             if time.monotonic() >= deadline:
                 raise WaitTimeout(f"autowu: no answer to {which} from {control} within {timeout:g} s")
     finally:
+        if watch is not None:
+            watch.close()
         if sock is not None:
             sock.close(linger=0)
         ctx.term()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "AutoWUError",
+    "HandshakeError",
     "JobIdentityError",
     "LocalDaemonError",
     "PlanError",
@@ -14,6 +15,11 @@ __all__ = [
 
 class AutoWUError(Exception):
     """Base class of every error this package raises."""
+
+
+class HandshakeError(AutoWUError, ConnectionError):
+    """The CURVE handshake with the daemon failed and none succeeded: most likely ``AUTOWU_SERVER_KEY`` is
+    not the daemon's public key. Retrying cannot fix that, so it is raised within one request timeout."""
 
 
 class JobIdentityError(AutoWUError, ValueError):

@@ -8,7 +8,7 @@ import time
 import pytest
 import zmq
 
-from autowu import Plan, PlanError, ProtocolError, RankClient, WaitTimeout
+from autowu import HandshakeError, Plan, PlanError, ProtocolError, RankClient, WaitTimeout
 from autowu._proto import autowu_pb2 as pb
 from autowu.plan import default_plan
 from fake_daemon import FakeDaemon, ignore
@@ -571,7 +571,7 @@ def test_curve(monkeypatch):
             run(c, 0, E)
             assert d.wait_for(lambda: len(d.received_losses()) == E)
         monkeypatch.setenv("AUTOWU_SERVER_KEY", zmq.curve_keypair()[0].decode())  # the wrong server key
-        with pytest.raises(WaitTimeout):
+        with pytest.raises(HandshakeError, match="wrong server key"):
             RankClient(E, T, total_wait=0.8, request_timeout=0.3, wait_ms=100, **d.endpoints())
     finally:
         d.close()
