@@ -39,7 +39,7 @@ def test_short_kill9_campaign_every_job_ends_as_undisturbed(tmp_path):
     done = campaign(tmp_path, 3, 10)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
-    assert "ALL IDENTICAL" in out and "kills done: 10 " in out, out
+    assert "\nALL IDENTICAL\n" in out and "kills done: 10 " in out, out
     assert "rank LR disagreements: 0;" in out, out
 
 
