@@ -21,8 +21,11 @@ accumulation boundary, so the micro-batch losses are handed over with ``accumula
 Run with two CPU ranks (DeepSpeed's CPU accelerator; the first start JIT-compiles its shared-memory
 communication op, which needs ``ninja`` on PATH and a C++ compiler):
 
-    .build/debug/autowud --data-dir /tmp/autowu-data &
     DS_ACCELERATOR=cpu torchrun --standalone --nproc-per-node 2 examples/deepspeed_tiny.py --work-dir /tmp/ds
+
+No daemon to start: with none configured (``AUTOWU_ENDPOINT`` unset) the job starts a private autowud on this
+node (``AUTOWU_DAEMON_BINARY``, the wheel's, or ``autowud`` on PATH) and stops it when its ranks are done;
+``AUTOWU_ENDPOINT`` names a shared daemon instead.
 
 ``--stop-at-step N`` stops after step N (saving a checkpoint there), ``--resume`` continues from it. Rank r writes
 ``WORK_DIR/lr.rank{r}.txt`` (the LR of every step, hex) and rank 0 ``WORK_DIR/summary.json``.
