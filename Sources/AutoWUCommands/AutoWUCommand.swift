@@ -6,7 +6,7 @@ public struct AutoWUCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "autowu",
         abstract: "Automated learning-rate warmup (AutoWU) for large-batch training.",
-        subcommands: [ReplayCommand.self, SimulateCommand.self, JobsCommand.self, RobustnessCommand.self, PlotCommand.self, HistoryCommand.self])
+        subcommands: [ReplayCommand.self, SimulateCommand.self, JobsCommand.self, TopCommand.self, RobustnessCommand.self, PlotCommand.self, HistoryCommand.self])
 
     public init() {}
 
