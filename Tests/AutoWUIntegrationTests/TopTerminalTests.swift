@@ -13,13 +13,38 @@ import Testing
         let executable: URL
         let server = "autowu-top-test-\(UUID().uuidString.prefix(8))"
 
+        /// Runs a tmux client with posix_spawn and waitpid on its pid. Not `Process`: Foundation learns of a
+        /// child's exit from a descriptor the child inherits, and the server the first call forks keeps it open.
+        /// Output goes through files for the same reason.
         @discardableResult
         func callAsFunction(_ arguments: String...) throws -> String {
-            let output = try runProcess(executable, ["-L", server] + arguments, timeoutSeconds: 30)
-            guard output.status == 0 else {
-                throw DaemonProcessError.notReady(log: "tmux \(arguments.joined(separator: " ")): \(output.stderr)")
+            let base = FileManager.default.temporaryDirectory.appendingPathComponent("\(server)-\(UUID().uuidString)")
+            let outPath = base.path + ".out", errPath = base.path + ".err"
+            defer { try? FileManager.default.removeItem(atPath: outPath); try? FileManager.default.removeItem(atPath: errPath) }
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            let argv = ([executable.path, "-L", server] + arguments).map { strdup($0) } + [nil]
+            defer { for argument in argv { free(argument) } }
+            var pid: pid_t = 0
+            let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
+            guard spawned == 0 else { throw TmuxFailure(description: "posix_spawn tmux: \(String(cString: strerror(spawned)))") }
+            // A tmux client answers at once; a hung one is killed rather than hanging the test.
+            var status: Int32 = 0
+            let deadline = Date().addingTimeInterval(30)
+            while waitpid(pid, &status, WNOHANG) == 0 {
+                if Date() > deadline { kill(pid, SIGKILL) }
+                usleep(10_000)
             }
-            return output.stdout
+            let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+            guard status == 0 else {
+                let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+                throw TmuxFailure(description: "tmux \(arguments.joined(separator: " ")): wait status \(status): \(stderr)")
+            }
+            return stdout
         }
 
         func pane() throws -> String { try self("capture-pane", "-p", "-t", "top") }
@@ -82,4 +107,8 @@ import Testing
         #expect(modes.contains("icanon") && modes.contains("echo") && !modes.contains("-icanon") && !modes.contains("-echo"), "\(after)")
         #expect(!after.contains(job + " "), "the frame was drawn on the main screen:\n\(after)")
     }
+}
+
+struct TmuxFailure: Error, CustomStringConvertible {
+    var description: String
 }

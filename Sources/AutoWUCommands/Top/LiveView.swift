@@ -139,8 +139,10 @@ final class LiveView {
             default:
                 problem = "autowud at \(endpoints.control) sent an unexpected reply"
             }
+        } catch ClientError.daemonUnreachable {
+            problem = "autowud at \(endpoints.control) does not answer" + (retrying ? "; retrying" : "")
         } catch {
-            problem = "autowud at \(endpoints.control) is not reachable (\(error))" + (retrying ? "; retrying" : "")
+            problem = "autowud at \(endpoints.control): \(error)" + (retrying ? "; retrying" : "")
         }
     }
 
