@@ -27,10 +27,22 @@ import Testing
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
             posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            // The test's thread blocks signals and tmux would inherit that: its server and panes could then
+            // not be stopped by kill-server. Start it with no signal blocked and the usual dispositions.
+            var attributes = posix_spawnattr_t()
+            posix_spawnattr_init(&attributes)
+            defer { posix_spawnattr_destroy(&attributes) }
+            var none = sigset_t(), usual = sigset_t()
+            sigemptyset(&none)
+            sigemptyset(&usual)
+            for number in [SIGHUP, SIGINT, SIGTERM, SIGPIPE, SIGCHLD] { sigaddset(&usual, number) }
+            posix_spawnattr_setsigmask(&attributes, &none)
+            posix_spawnattr_setsigdefault(&attributes, &usual)
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
             let argv = ([executable.path, "-L", server] + arguments).map { strdup($0) } + [nil]
             defer { for argument in argv { free(argument) } }
             var pid: pid_t = 0
-            let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
+            let spawned = posix_spawn(&pid, executable.path, &actions, &attributes, argv, environ)
             guard spawned == 0 else { throw TmuxFailure(description: "posix_spawn tmux: \(String(cString: strerror(spawned)))") }
             // A tmux client answers at once; a hung one is killed rather than hanging the test.
             var status: Int32 = 0
@@ -72,6 +84,9 @@ import Testing
         let command = "'\(autowu)' top --control \(daemon.endpoints.control) --events \(daemon.endpoints.events) --interval 0.5; "
             + "echo \"top exited with status $?\"; stty -a; sleep 600"
         try tmux("new-session", "-d", "-s", "top", "-x", "120", "-y", "30", command)
+        // kill-server leaves its socket file behind.
+        let socket = try tmux("display", "-p", "#{socket_path}").trimmingCharacters(in: .whitespacesAndNewlines)
+        defer { try? FileManager.default.removeItem(atPath: socket) }
 
         let started = try tmux.waitForPane(seconds: 30) { $0.contains("autowud 1  up ") && $0.contains("JOB") }
         #expect(started.contains("(no jobs)"), "\(started)")
