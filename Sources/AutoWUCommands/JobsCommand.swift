@@ -22,7 +22,20 @@ struct JobsCommand: ParsableCommand {
     @Flag(help: "Print the reply as JSON (the proto3 JSON mapping of autowu.v1.JobList).")
     var json = false
 
+    @Flag(help: "Watch the jobs live, as `autowu top` does (q quits).")
+    var watch = false
+
+    @Option(help: "With --watch: seconds between frames.")
+    var interval = 1.0
+
     func run() throws {
+        if watch {
+            // The same parsing and validation as `autowu top`.
+            let arguments = ["--interval", "\(interval)"] + (endpoint.map { ["--endpoint", $0] } ?? []) + (job.map { ["--", $0] } ?? [])
+            let top = try TopCommand.parse(arguments)
+            try top.run()
+            return
+        }
         let reply: Autowu_V1_Reply
         do {
             let endpoints = try DaemonEndpoints.fromEnvironment(base: endpoint)
@@ -60,8 +73,7 @@ struct JobsCommand: ParsableCommand {
             if job.hasDecision {
                 decided = "\(job.decision.reason) at step \(job.decision.step), lr \(String(format: "%.4g", job.decision.learningRate))"
             }
-            let phase = job.phase == .warmup ? "warmup" : job.phase == .decay ? "decay" : "expired"
-            rows.append([job.jobID, phase, "\(step)", rate, last, decided])
+            rows.append([job.jobID, job.phase.label, "\(step)", rate, last, decided])
         }
         var out = format(rows)
         if list.jobs.isEmpty { out += "(no jobs)\n" }
