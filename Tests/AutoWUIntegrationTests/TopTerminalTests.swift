@@ -1,3 +1,4 @@
+import AutoWUProtocol
 import AutoWUTestKit
 import Foundation
 import Testing
@@ -88,7 +89,7 @@ import Testing
         let socket = try tmux("display", "-p", "#{socket_path}").trimmingCharacters(in: .whitespacesAndNewlines)
         defer { try? FileManager.default.removeItem(atPath: socket) }
 
-        let started = try tmux.waitForPane(seconds: 30) { $0.contains("autowud 1  up ") && $0.contains("JOB") }
+        let started = try tmux.waitForPane(seconds: 30) { $0.contains("autowud \(AutoWUVersion.string)  up ") && $0.contains("JOB") }
         #expect(started.contains("(no jobs)"), "\(started)")
         #expect(try tmux("display", "-p", "-t", "top", "#{alternate_on}").trimmingCharacters(in: .whitespacesAndNewlines) == "1",
                 "top did not take the alternate screen")

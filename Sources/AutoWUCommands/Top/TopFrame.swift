@@ -39,7 +39,9 @@ struct TopFrame: Sendable {
 
     private var headline: String {
         guard let daemon else { return "autowud: no answer yet" }
-        var parts = [daemon.version.isEmpty ? "autowud" : daemon.version]
+        // Ping's version is the release ("0.1.0"); older daemons sent "autowud 1".
+        var parts = [daemon.version.isEmpty || daemon.version.hasPrefix("autowud") ? (daemon.version.isEmpty ? "autowud" : daemon.version)
+                                                                                   : "autowud \(daemon.version)"]
         parts.append("up " + Self.duration(milliseconds: uptimeMilliseconds ?? daemon.uptimeMs))
         parts.append(jobs.count == 1 ? "1 job" : "\(jobs.count) jobs")
         if let rates {
