@@ -53,7 +53,7 @@ func dieInTransaction(directory: String) throws {
     try database.transaction {
         try database.execute("UPDATE jobs SET version = version + 1000, state = zeroblob(200000), controller = x'00'")
         for epoch in 1_000_000..<1_000_050 {
-            try database.execute("INSERT INTO verdicts SELECT job_id, \(epoch), zeroblob(20000), 0 FROM jobs")
+            try database.execute("INSERT INTO verdicts (job_id, epoch, verdict, recorded_at) SELECT job_id, \(epoch), zeroblob(20000), 0 FROM jobs")
         }
         let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
         say("inside \(wal)")
