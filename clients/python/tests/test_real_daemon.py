@@ -274,10 +274,11 @@ def test_python_lrs_equal_the_swift_tools_plan(reference):
 
 # ==================================================================== Python and Swift ranks in one job
 
-def test_a_python_rank_beside_swift_ranks_in_one_job(tmp_path):
-    """`autowu simulate` plays four Swift ranks (RankClient.swift) of job `mixed`; a Python rank joins the same
-    job as rank 3 and reports what Swift's rank 3 reports (the trace's loss + 1.5e-3 * |loss|), so the job is
-    the same whichever arrives first. Both sides must end on the same switch and LRs."""
+def play_beside_swift(tmp_path, job_id: str, simulate_ranks: List[str]):
+    """`autowu simulate` plays Swift ranks of `job_id` (its rank options in `simulate_ranks`) while a Python rank 3
+    reports what simulate's rank 3 of a world of 4 reports (the trace's loss + 1.5e-3 * |loss|), so the job is
+    the same whichever client plays which rank. Returns (simulate's job result, the Python rank, the daemon's
+    state, the job as `autowu jobs --json` shows it)."""
     cli = rd.cli_binary()
     if not cli.is_file():
         pytest.skip(f"no autowu tool at {cli}")
@@ -285,22 +286,22 @@ def test_a_python_rank_beside_swift_ranks_in_one_job(tmp_path):
     try:
         spread = (3 - (WORLD - 1) / 2) * 1e-3
 
-        def swift_rank3_loss(t: int, rank: int) -> float:
+        def rank3_loss(t: int, rank: int) -> float:
             x = LOSSES[t]
             return x + spread * abs(x) if math.isfinite(x) else x
 
-        python = Rank(daemon, 3, job="mixed", loss=swift_rank3_loss, token="", batch_size=1)
+        python = Rank(daemon, 3, job=job_id, loss=rank3_loss, token="", batch_size=1)
         swift = subprocess.Popen(
             [str(cli), "simulate", str(rd.REPO / "traces" / TRACE), "--steps-per-epoch", str(E), "--total-steps",
-             str(T), "--ranks", str(WORLD), "--job-id", "mixed", "--solver", SOLVER, "--json"],
+             str(T), *simulate_ranks, "--job-id", job_id, "--solver", SOLVER, "--json"],
             env=daemon.environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         python.start()
         out, err = swift.communicate(timeout=240)
         join_all([python])
         assert swift.returncode == 0, err
         result = json.loads(out)
-        state = daemon.status("mixed")
-        swift_view = swift_jobs_json(daemon, "mixed")
+        state = daemon.status(job_id)
+        swift_view = swift_jobs_json(daemon, job_id)
     finally:
         daemon.stop()
     (job,) = result["jobs"]
@@ -308,47 +309,26 @@ def test_a_python_rank_beside_swift_ranks_in_one_job(tmp_path):
     assert python.state.decision.step == job["switch_step"] == state.decision.step
     assert python.state.decision.reason == job["reason"]
     assert bits(python.lrs[job["switch_step"]]) == bits(job["lr_after_switch"])
-    assert len(python.lrs) == T
     assert_follows_the_daemons_plans(python.lrs, state)
+    return job, python, state, swift_view
+
+
+def test_a_python_rank_beside_swift_ranks_in_one_job(tmp_path):
+    """Four Swift ranks (RankClient.swift) of job `mixed`, and a Python rank 3 that joins the same job: both sides
+    end on the same switch and LRs."""
+    _, python, _, swift_view = play_beside_swift(tmp_path, "mixed", ["--ranks", str(WORLD)])
+    assert len(python.lrs) == T
     plan = Plan.from_proto(swift_view.plan)
     assert all(bits(lr) == bits(plan.lr(t)) for t, lr in python.lrs.items())
 
 
 def test_swift_plays_ranks_0_to_2_and_python_rank_3_of_one_job(tmp_path):
     """`autowu simulate --ranks 3 --world-size 4 --first-rank 0` plays ranks 0-2 of job `shared`; Python plays
-    rank 3 alone, so every epoch needs both clients' losses. Both must end on the same switch and LRs."""
-    cli = rd.cli_binary()
-    if not cli.is_file():
-        pytest.skip(f"no autowu tool at {cli}")
-    daemon = rd.RealDaemon(tmp_path / "data")
-    try:
-        spread = (3 - (WORLD - 1) / 2) * 1e-3  # simulate's spread for rank 3 of a world of 4
-
-        def rank3_loss(t: int, rank: int) -> float:
-            x = LOSSES[t]
-            return x + spread * abs(x) if math.isfinite(x) else x
-
-        python = Rank(daemon, 3, job="shared", loss=rank3_loss, token="", batch_size=1)
-        swift = subprocess.Popen(
-            [str(cli), "simulate", str(rd.REPO / "traces" / TRACE), "--steps-per-epoch", str(E), "--total-steps",
-             str(T), "--ranks", "3", "--world-size", str(WORLD), "--first-rank", "0", "--job-id", "shared",
-             "--solver", SOLVER, "--json"],
-            env=daemon.environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        python.start()
-        out, err = swift.communicate(timeout=240)
-        join_all([python])
-        assert swift.returncode == 0, err
-        result = json.loads(out)
-        state = daemon.status("shared")
-    finally:
-        daemon.stop()
-    (job,) = result["jobs"]
-    assert job["disagreements"] == 0 and job["switched"]
+    rank 3 alone, so every epoch needs both clients' losses."""
+    _, _, state, _ = play_beside_swift(tmp_path, "shared",
+                                       ["--ranks", "3", "--world-size", str(WORLD), "--first-rank", "0"])
     assert state.spec.world_size == WORLD
     assert state.last_verdict.silent_rank_count == 0 and state.last_verdict.reports_missing == 0
-    assert python.state.decision.step == job["switch_step"] == state.decision.step
-    assert bits(python.lrs[job["switch_step"]]) == bits(job["lr_after_switch"])
-    assert_follows_the_daemons_plans(python.lrs, state)
 
 
 # ==================================================================== a restarted rank
