@@ -8,6 +8,7 @@ epoch 0, so it has nothing of epoch 0 to resend) its client warns once; the daem
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 
@@ -65,8 +66,13 @@ def test_an_epoch_every_rank_reported_names_no_one(tmp_path):
             for c in ranks:
                 c.lr(t)
                 c.report(t, 2.3 - 0.001 * t)
-        for c in ranks:
-            c.lr(E + 1)
+        # Each rank waits at the gate on its own thread: a rank's losses may still be held back (its ingest
+        # subscription not yet seen), and its own wait is what sends them (as pending) then.
+        waits = [threading.Thread(target=c.lr, args=(E + 1,)) for c in ranks]
+        for w in waits:
+            w.start()
+        for w in waits:
+            w.join(60)
         for c in ranks:
             v = verdict_dict(c.state)
             assert v["epoch"] == 0 and v["silent_rank_count"] == 0 and v["silent_ranks"] == []
