@@ -39,9 +39,9 @@ struct TopFrame: Sendable {
 
     private var headline: String {
         guard let daemon else { return "autowud: no answer yet" }
-        // Ping's version is the release ("0.1.0"); older daemons sent "autowud 1".
-        var parts = [daemon.version.isEmpty || daemon.version.hasPrefix("autowud") ? (daemon.version.isEmpty ? "autowud" : daemon.version)
-                                                                                   : "autowud \(daemon.version)"]
+        // Ping's version is the release ("0.1.0"); older daemons sent "autowud 1", name included.
+        let version = daemon.version
+        var parts = [version.hasPrefix("autowud") ? version : "autowud \(version)".trimmingCharacters(in: .whitespaces)]
         parts.append("up " + Self.duration(milliseconds: uptimeMilliseconds ?? daemon.uptimeMs))
         parts.append(jobs.count == 1 ? "1 job" : "\(jobs.count) jobs")
         if let rates {
