@@ -41,6 +41,9 @@ let package = Package(
         // Thin I/O edges: ZeroMQ sockets and the SQLite store.
         .target(name: "ZeroMQ", dependencies: ["CZMQ"]),
         .target(name: "AutoWUStore", dependencies: ["CSQLite"]),
+        // MUNGE credentials (libmunge loaded at run time): who a Slurm cluster says a process runs as.
+        .target(name: "CMunge", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "Munge", dependencies: ["CMunge"]),
         // Killed mid-write by the store's crash tests.
         .executableTarget(name: "store-crash-writer", dependencies: ["AutoWUStore"]),
 
@@ -48,7 +51,7 @@ let package = Package(
         .target(
             name: "AutoWUDaemon",
             dependencies: [
-                "AutoWU", "AutoWUProtocol", "AutoWUStore", "ZeroMQ", "CSodium", "CSQLite",
+                "AutoWU", "AutoWUProtocol", "AutoWUStore", "ZeroMQ", "CSodium", "CSQLite", "Munge",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -70,7 +73,7 @@ let package = Package(
         ),
 
         // The rank side of the protocol.
-        .target(name: "AutoWUClient", dependencies: ["AutoWU", "AutoWUProtocol", "ZeroMQ"]),
+        .target(name: "AutoWUClient", dependencies: ["AutoWU", "AutoWUProtocol", "ZeroMQ", "Munge"]),
 
         // Command-line front end.
         .target(

@@ -51,15 +51,20 @@ final class ControlChannel {
 
     /// Sends `body` and returns the reply, retrying (Lazy Pirate) until `deadline`.
     func request(_ body: Autowu_V1_Request.OneOf_Body, attemptTimeoutMilliseconds: Int? = nil, deadline: DispatchTime) throws -> Autowu_V1_Reply {
+        try request(making: { body }, attemptTimeoutMilliseconds: attemptTimeoutMilliseconds, deadline: deadline)
+    }
+
+    /// Sends the body `making` makes for each attempt (a MUNGE credential is good for one), same request id.
+    func request(making: () throws -> Autowu_V1_Request.OneOf_Body, attemptTimeoutMilliseconds: Int? = nil, deadline: DispatchTime) throws -> Autowu_V1_Reply {
         let requestID = nextRequestID
         nextRequestID = nextRequestID == UInt64.max ? 1 : nextRequestID + 1  // 0 is reserved (SPEC section 2)
-        let bytes: [UInt8] = try Autowu_V1_Request.with {
-            $0.protocolVersion = WireProtocol.version
-            $0.requestID = requestID
-            $0.body = body
-        }.serializedBytes()
         let perAttempt = attemptTimeoutMilliseconds ?? self.attemptTimeoutMilliseconds
         while true {
+            let bytes: [UInt8] = try Autowu_V1_Request.with {
+                $0.protocolVersion = WireProtocol.version
+                $0.requestID = requestID
+                $0.body = try making()
+            }.serializedBytes()
             try socket.sendMultipart([[], bytes])
             let attemptEnd = min(deadline, .now() + .milliseconds(perAttempt))
             while true {

@@ -2,6 +2,7 @@ import AutoWU
 import AutoWUProtocol
 import Dispatch
 import Foundation
+import Munge
 import SwiftProtobuf
 import ZeroMQ
 
@@ -26,6 +27,10 @@ public final class RankClient {
         public var waitMilliseconds: UInt32 = 1_000
         /// The most a rank waits, in all, for a decision or for the daemon, before it gives up (never guesses).
         public var waitBoundSeconds = 120.0
+        /// Register with a MUNGE credential (the job then belongs to this process's uid; without a token the
+        /// daemon makes one); `mungeSocket`: munged's socket, nil for libmunge's default.
+        public var useMunge = false
+        public var mungeSocket: String?
 
         public init(endpoints: DaemonEndpoints, jobID: String, token: String = "", rank: Int, spec: Autowu_V1_JobSpec) {
             self.endpoints = endpoints
@@ -50,6 +55,8 @@ public final class RankClient {
     private let ingest: ZMQSocket
     private let control: ControlChannel
     private let ingestTopic: [UInt8]
+    /// `options.token`, or the one the daemon made for a job registered with MUNGE.
+    public private(set) var token: String
     private var unsentFirstStep = 0
     private var unsent: [Double] = []
     /// Losses of the epochs not yet decided, from `keptFirstStep` on: they may have to be sent again.
@@ -64,6 +71,7 @@ public final class RankClient {
             throw ClientError.invalidArgument("waitMilliseconds must lie in 1...\(WireProtocol.maximumWaitMilliseconds)")
         }
         self.options = options
+        self.token = options.token
         self.context = try context ?? ZMQContext()
         let keys = options.endpoints.serverKey == nil ? nil : try CurveKeyPair.generate()
         func secure(_ socket: ZMQSocket) throws {
@@ -144,7 +152,7 @@ public final class RankClient {
         .with {
             $0.protocolVersion = WireProtocol.version
             $0.jobID = options.jobID
-            $0.token = options.token
+            $0.token = token
             $0.rank = UInt32(options.rank)
             $0.firstStep = UInt64(firstStep)
             $0.losses = losses
@@ -166,7 +174,28 @@ public final class RankClient {
             guard frames.count == 2, let event = try? Autowu_V1_Event(serializedBytes: frames[1]),
                   event.protocolVersion == WireProtocol.version, event.job.jobID == options.jobID else { continue }
             if event.kind == .eventJobExpired { continue }
+            if event.kind == .eventNotice {
+                // The job's state is not in the event (it has a token): fetch it if it is news.
+                if event.job.version > state.version || event.job.incarnation != state.incarnation { try fetchState() }
+                continue
+            }
             if event.job.version > state.version { try install(event.job) }
+        }
+    }
+
+    /// The job's state now (Snapshot, need_epoch = -1), installed if newer.
+    private func fetchState() throws {
+        let reply = try control.request(.snapshot(.with {
+            $0.jobID = options.jobID
+            $0.token = token
+            $0.rank = UInt32(options.rank)
+            $0.needEpoch = -1
+        }), deadline: .now() + .milliseconds(Int(options.waitBoundSeconds * 1000)))
+        switch reply.body {
+        case .job(let job)?: try install(job)
+        case .error(let error)? where error.code == .errorUnknownJob: return  // the next gate says what to do
+        case .error(let error)?: throw ClientError.refused(code: error.code, message: error.message)
+        default: throw ClientError.protocolViolation("unexpected reply to a snapshot")
         }
     }
 
@@ -215,7 +244,7 @@ public final class RankClient {
             }
             let snapshot = Autowu_V1_Snapshot.with {
                 $0.jobID = options.jobID
-                $0.token = options.token
+                $0.token = token
                 $0.rank = UInt32(options.rank)
                 $0.needEpoch = Int64(epoch)
                 $0.waitMs = options.waitMilliseconds
@@ -260,14 +289,20 @@ public final class RankClient {
     private func register(deadline: DispatchTime) throws -> Autowu_V1_JobState {
         var delayMilliseconds = 0
         while true {
-            let reply = try control.request(.register(.with {
-                $0.jobID = options.jobID
-                $0.token = options.token
-                $0.rank = UInt32(options.rank)
-                $0.spec = options.spec
-            }), deadline: deadline)
+            let reply = try control.request(making: {
+                let credential = try options.useMunge ? Munge.encode(payload: options.jobID, socket: options.mungeSocket) : ""
+                return .register(.with {
+                    $0.jobID = options.jobID
+                    $0.token = token
+                    $0.rank = UInt32(options.rank)
+                    $0.spec = options.spec
+                    $0.mungeCredential = credential
+                })
+            }, deadline: deadline)
             switch reply.body {
-            case .job(let job)?: return job
+            case .job(let job)?:
+                if token.isEmpty, !reply.jobToken.isEmpty { token = reply.jobToken }
+                return job
             case .error(let error)? where error.code == .errorInternal:
                 try backOff(&delayMilliseconds, until: deadline, error: error)
             case .error(let error)?: throw ClientError.refused(code: error.code, message: error.message)
@@ -289,17 +324,5 @@ public final class RankClient {
     /// A control request outside the rank's loop (status, ping), with the same Lazy Pirate retries.
     public func request(_ body: Autowu_V1_Request.OneOf_Body, timeoutSeconds: Double = 5) throws -> Autowu_V1_Reply {
         try control.request(body, deadline: .now() + .milliseconds(Int(timeoutSeconds * 1000)))
-    }
-}
-
-/// One-off control requests (`autowu jobs`) without joining a job.
-public enum DaemonQuery {
-    public static func request(_ body: Autowu_V1_Request.OneOf_Body, endpoints: DaemonEndpoints, timeoutSeconds: Double = 5) throws -> Autowu_V1_Reply {
-        let context = try ZMQContext()
-        defer { context.close() }
-        let channel = try ControlChannel(context: context, endpoint: endpoints.control, serverKey: endpoints.serverKey,
-                                         attemptTimeoutMilliseconds: 1_000)
-        defer { channel.close() }
-        return try channel.request(body, deadline: .now() + .milliseconds(Int(timeoutSeconds * 1000)))
     }
 }

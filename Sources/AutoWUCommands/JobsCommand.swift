@@ -16,6 +16,9 @@ struct JobsCommand: ParsableCommand {
     @Option(help: "The daemon's control endpoint tcp://HOST:PORT; default: AUTOWU_* or local defaults.")
     var endpoint: String?
 
+    @Option(help: "A job's token (default: AUTOWU_TOKEN). A daemon shows a job to its token's holders, and to its owner and admins by their MUNGE credential, which is sent wherever munged runs.")
+    var token = ProcessInfo.processInfo.environment["AUTOWU_TOKEN"] ?? ""
+
     @Flag(help: "Also print the daemon's counters (messages, drops, errors).")
     var counters = false
 
@@ -31,7 +34,7 @@ struct JobsCommand: ParsableCommand {
     func run() throws {
         if watch {
             // The same parsing and validation as `autowu top`.
-            let arguments = ["--interval", "\(interval)"] + (endpoint.map { ["--endpoint", $0] } ?? []) + (job.map { ["--", $0] } ?? [])
+            let arguments = ["--interval", "\(interval)", "--token", token] + (endpoint.map { ["--endpoint", $0] } ?? []) + (job.map { ["--", $0] } ?? [])
             let top = try TopCommand.parse(arguments)
             try top.run()
             return
@@ -39,7 +42,7 @@ struct JobsCommand: ParsableCommand {
         let reply: Autowu_V1_Reply
         do {
             let endpoints = try DaemonEndpoints.fromEnvironment(base: endpoint)
-            reply = try DaemonQuery.request(.status(.with { $0.jobID = job ?? "" }), endpoints: endpoints)
+            reply = try DaemonQuery.status(jobID: job ?? "", token: token, endpoints: endpoints)
         } catch {
             throw CommandFailure(message: "error: \(error)")
         }

@@ -62,8 +62,11 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "The daemon's control endpoint tcp://HOST:PORT (ingest PORT+1, events PORT+2); default: AUTOWU_* or local defaults.")
     var endpoint: String?
 
-    @Option(help: "Job token (AUTOWU_TOKEN).")
-    var token = ProcessInfo.processInfo.environment["AUTOWU_TOKEN"] ?? ""
+    @Option(help: "The job's token, a secret its ranks share (default: AUTOWU_TOKEN, else a new random one; \"\" for none).")
+    var token: String?
+
+    @Flag(help: "Register with a MUNGE credential: the job belongs to this uid (munged must run here).")
+    var munge = false
 
     @Option(help: "Steps between an epoch's end and the step its verdict applies at (the job's decision_delay_steps).")
     var decisionDelaySteps = 1
@@ -112,8 +115,10 @@ struct SimulateCommand: ParsableCommand {
         }
         try Simulation.prepare(ranks: ranks * jobs)
         let ids = jobs == 1 ? [jobID] : (0..<jobs).map { "\(jobID)-\($0)" }
-        let simulation = Simulation(trace: loaded.losses, spec: spec, endpoints: endpoints, token: token, ranks: ranks, firstRank: firstRank,
+        var simulation = Simulation(trace: loaded.losses, spec: spec, endpoints: endpoints,
+                                    token: token ?? ProcessInfo.processInfo.environment["AUTOWU_TOKEN"] ?? TokenCommand.newToken(), ranks: ranks, firstRank: firstRank,
                                     batchSize: batchSize, stepIntervalMicroseconds: stepIntervalUs, waitBoundSeconds: waitBound)
+        simulation.useMunge = munge
         let result = simulation.run(jobIDs: ids)
         if json {
             print(try result.jsonString())

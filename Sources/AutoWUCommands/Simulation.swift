@@ -12,6 +12,8 @@ struct Simulation: Sendable {
     var spec: Autowu_V1_JobSpec
     var endpoints: DaemonEndpoints
     var token: String
+    /// Register with a MUNGE credential of this process's uid.
+    var useMunge = false
     /// Ranks played: `firstRank ..< firstRank + ranks` of the spec's world.
     var ranks: Int
     var firstRank = 0
@@ -108,6 +110,7 @@ struct Simulation: Sendable {
             var options = RankClient.Options(endpoints: endpoints, jobID: job, token: token, rank: rank, spec: spec)
             options.batchSize = batchSize
             options.waitBoundSeconds = waitBoundSeconds
+            options.useMunge = useMunge
             let client = try RankClient(options: options, context: context)
             defer {
                 record.waits = client.waits

@@ -18,6 +18,12 @@ public struct DaemonConfiguration: Sendable {
     /// Receive high-water mark of the ingest socket: reports beyond it would be dropped by libzmq.
     public var ingestHighWaterMark = 1_000_000
     public var maximumJobs = 100_000
+    /// Take jobs with neither a token nor a MUNGE credential (development on loopback; `AccessPolicy`).
+    public var allowAnonymous = false
+    /// Uids whose MUNGE credentials may read and expire every job, besides the daemon's own.
+    public var adminUIDs: Set<UInt32> = []
+    /// munged's socket; nil: libmunge's default (/run/munge/munge.socket.2).
+    public var mungeSocket: String?
     /// What the jobs' buffers may hold in all (`MemoryBudget`); nil: no limit.
     public var memoryBudgetBytes: Int? = DaemonConfiguration.defaultMemoryBudgetMegabytes << 20
     public static let defaultMemoryBudgetMegabytes = 4096

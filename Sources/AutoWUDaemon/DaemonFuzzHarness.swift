@@ -19,6 +19,7 @@ public final class DaemonFuzzHarness {
         configuration.eventsEndpoint = "inproc://\(name)-events"
         configuration.memoryBudgetBytes = memoryBudgetBytes
         configuration.closeTimeoutMilliseconds = 1
+        configuration.allowAnonymous = true  // the harness exercises message handling, not access
         var logger = Logger(label: "autowud-fuzz")
         logger.logLevel = .critical
         server = try DaemonServer(configuration: configuration, logger: logger)

@@ -18,6 +18,8 @@ final class DaemonServer {
     let lock: DataDirectoryLock
     let store: JobStore
     let wakeup: Wakeup
+    let policy: AccessPolicy
+    private let tokenMint: TokenMint
     private let started = Date()
     private(set) var jobs: [String: Job] = [:]
     /// Jobs whose stored record does not decode: reported, never dropped.
@@ -70,6 +72,10 @@ final class DaemonServer {
         } catch {
             throw DaemonError.store("\(error)")
         }
+        self.tokenMint = try TokenMint(directory: configuration.dataDirectory)
+        self.policy = AccessPolicy(allowAnonymous: configuration.allowAnonymous,
+                                   adminUIDs: configuration.adminUIDs.union([UInt32(geteuid())]),
+                                   mungeSocket: configuration.mungeSocket)
         try loadJobs()
     }
 
@@ -88,7 +94,7 @@ final class DaemonServer {
                 guard state.jobID == stored.jobID else {
                     throw DaemonError.store("it names job \"\(state.jobID.prefix(140))\"")
                 }
-                let job = Job(id: stored.jobID, parameters: parameters, spec: spec, tokenHash: stored.tokenHash,
+                let job = Job(id: stored.jobID, parameters: parameters, spec: spec, access: stored.access,
                               controller: controller, state: state, target: testPool)
                 job.lastActivity = Date(timeIntervalSince1970: stored.updatedAt)
                 jobs[stored.jobID] = job
@@ -96,7 +102,7 @@ final class DaemonServer {
                 logger.info("job reloaded", metadata: ["job": "\(stored.jobID)", "phase": "\(stored.phase)",
                                                        "epochs": "\(controller.epochsCompleted)", "version": "\(state.version)"])
             } catch {
-                let broken = BrokenJob(id: stored.jobID, tokenHash: stored.tokenHash,
+                let broken = BrokenJob(id: stored.jobID, access: stored.access,
                                        reason: "its \(part) does not decode (\(String("\(error)".prefix(300))))")
                 brokenJobs[stored.jobID] = broken
                 logger.error("a stored job is broken; left in the store untouched, its ranks are told",
@@ -299,11 +305,12 @@ final class DaemonServer {
         do {
             switch request.body {
             case .register(let register)?:
-                try send(to: peer, .with { $0.requestID = request.requestID; $0.job = try registerJob(register) })
+                let (state, token) = try registerJob(register)
+                try send(to: peer, .with { $0.requestID = request.requestID; $0.job = state; $0.jobToken = token ?? "" })
             case .snapshot(let snapshot)?:
                 try handleSnapshot(snapshot, peer: peer, requestID: request.requestID)
             case .status(let status)?:
-                try send(to: peer, .with { $0.requestID = request.requestID; $0.jobs = try jobList(status.jobID) })
+                try send(to: peer, .with { $0.requestID = request.requestID; $0.jobs = try jobList(status) })
             case .expireJob(let expire)?:
                 try send(to: peer, .with { $0.requestID = request.requestID; $0.jobs = try expireJob(expire) })
             case .ping?:
@@ -316,38 +323,48 @@ final class DaemonServer {
         }
     }
 
-    private func job(_ id: String, token: String) throws -> Job {
+    private func job(_ id: String, caller: AccessPolicy.Caller) throws -> Job {
         guard let job = jobs[id] else { throw ProtocolError(.errorUnknownJob, "no job \"\(id)\" is registered") }
-        guard job.accepts(token: token) else {
-            throw ProtocolError(.errorUnauthorized, "the token does not match job \"\(id)\"")
-        }
+        guard mayAct(caller, on: job) else { throw policy.refusal(jobID: id, job.access, caller) }
         return job
     }
 
-    /// The broken job `id`, if it is one and `token` is its owner's: anyone else learns nothing more.
-    private func brokenJob(_ id: String, token: String) throws -> BrokenJob? {
+    private func mayAct(_ caller: AccessPolicy.Caller, on job: Job) -> Bool {
+        policy.permits(caller, job.access, tokenMatches: !caller.token.isEmpty && job.accepts(token: caller.token))
+    }
+
+    /// The broken job `id`, if it is one and `caller` may act on it: anyone else learns nothing more.
+    private func brokenJob(_ id: String, caller: AccessPolicy.Caller) throws -> BrokenJob? {
         guard let broken = brokenJobs[id] else { return nil }
-        guard TokenHash.matches(token, digest: broken.tokenHash) else {
-            throw ProtocolError(.errorUnauthorized, "the token does not match job \"\(id)\"")
+        guard policy.permits(caller, broken.access, tokenMatches: TokenHash.matches(caller.token, digest: broken.access.tokenHash)) else {
+            throw policy.refusal(jobID: id, broken.access, caller)
         }
         return broken
     }
 
-    private func registerJob(_ register: Autowu_V1_Register) throws -> Autowu_V1_JobState {
+    /// Registers a rank (creating the job on its first registration). Returns the job's state and, to a rank
+    /// that proved its uid with MUNGE, the token the daemon made for the job (nil when the job's token is
+    /// the ranks' own).
+    private func registerJob(_ register: Autowu_V1_Register) throws -> (Autowu_V1_JobState, String?) {
         guard WireProtocol.isValidJobID(register.jobID) else {
             throw ProtocolError(.errorInvalidArgument, "job_id must be 1 to 128 characters from A-Z a-z 0-9 . _ - :, got \"\(register.jobID.prefix(140))\"")
         }
-        if let broken = try brokenJob(register.jobID, token: register.token) { throw broken.error }
+        let caller = try policy.caller(token: register.token, credential: register.mungeCredential, payload: register.jobID)
+        if let broken = try brokenJob(register.jobID, caller: caller) { throw broken.error }
         let spec = try register.spec.normalized(jobID: register.jobID)
         if let existing = jobs[register.jobID] {
-            let job = try job(register.jobID, token: register.token)
+            let job = try job(register.jobID, caller: caller)
             guard existing.spec == spec else {
                 throw ProtocolError(.errorConflict, "job \"\(register.jobID)\" is registered with other parameters")
             }
             try checkRank(register.rank, jobID: register.jobID, worldSize: spec.worldSize)
-            return job.state
+            return (job.state, mintedToken(of: job, for: caller))
         }
         try checkRank(register.rank, jobID: register.jobID, worldSize: spec.worldSize)
+        let incarnation = UInt64.random(in: 1 ... UInt64.max)
+        let (access, token) = try policy.accessForNewJob(register.jobID, caller: caller) {
+            tokenMint.token(jobID: register.jobID, incarnation: incarnation)
+        }
         guard jobs.count < configuration.maximumJobs else {
             throw ProtocolError(.errorTooLarge, "the daemon already carries \(jobs.count) jobs")
         }
@@ -368,13 +385,12 @@ final class DaemonServer {
         controller.concludeIfNoTestRemains()
         var state = JobStateBuilder.state(jobID: register.jobID, spec: spec, controller: controller, version: 1,
                                           stepsSeen: 0, lastVerdict: nil)
-        state.incarnation = UInt64.random(in: 1 ... UInt64.max)
-        let tokenHash = TokenHash.digest(register.token)
+        state.incarnation = incarnation
         do {
-            try store.save(StoredJob(jobID: register.jobID, spec: (try spec.serializedBytes() as [UInt8]), tokenHash: tokenHash,
+            try store.save(StoredJob(jobID: register.jobID, spec: (try spec.serializedBytes() as [UInt8]), tokenHash: access.tokenHash,
                                      controller: try controller.persisted(), state: (try state.serializedBytes() as [UInt8]),
                                      version: 1, phase: controller.isWarmingUp ? "warmup" : "decay",
-                                     updatedAt: Date().timeIntervalSince1970))
+                                     updatedAt: Date().timeIntervalSince1970, ownerUID: access.ownerUID))
             storeWrote()
         } catch where StoreHealth.isStoreCondition(error) {
             storeFailed(error)
@@ -383,15 +399,23 @@ final class DaemonServer {
             logger.error("store write failed", metadata: ["job": "\(register.jobID)", "error": "\(error)"])
             throw ProtocolError(.errorInternal, "the store could not record the job: \(error)")
         }
-        let job = Job(id: register.jobID, parameters: parameters, spec: spec, tokenHash: tokenHash,
+        let job = Job(id: register.jobID, parameters: parameters, spec: spec, access: access,
                       controller: controller, state: state, target: testPool)
         jobs[register.jobID] = job
         account(job)
         logger.info("job registered", metadata: [
             "job": "\(register.jobID)", "steps_per_epoch": "\(spec.stepsPerEpoch)", "total_steps": "\(spec.totalSteps)",
-            "world_size": "\(spec.worldSize)", "warmup_steps": "\(controller.warmup.warmupSteps)"])
-        publish(.eventPlan, job.state)
-        return job.state
+            "world_size": "\(spec.worldSize)", "warmup_steps": "\(controller.warmup.warmupSteps)",
+            "access": "\(access.ownerUID.map { "owner uid \($0)" } ?? (access.tokenHash.isEmpty ? "anonymous" : "token"))"])
+        publish(.eventPlan, job)
+        return (job.state, caller.uid == nil ? nil : token)
+    }
+
+    /// The token the daemon made for `job`, for a caller proven by MUNGE; nil when the job's token is its ranks' own.
+    private func mintedToken(of job: Job, for caller: AccessPolicy.Caller) -> String? {
+        guard caller.uid != nil, !job.access.tokenHash.isEmpty else { return nil }
+        let minted = tokenMint.token(jobID: job.id, incarnation: job.state.incarnation)
+        return TokenHash.matches(minted, digest: job.access.tokenHash) ? minted : nil
     }
 
     /// Ranks are 0 ..< world_size: the losses of any other would be ignored and its waits never answered.
@@ -402,8 +426,9 @@ final class DaemonServer {
     }
 
     private func handleSnapshot(_ snapshot: Autowu_V1_Snapshot, peer: [UInt8], requestID: UInt64) throws {
-        if let broken = try brokenJob(snapshot.jobID, token: snapshot.token) { throw broken.error }
-        let job = try job(snapshot.jobID, token: snapshot.token)
+        let caller = AccessPolicy.Caller(token: snapshot.token, uid: nil)
+        if let broken = try brokenJob(snapshot.jobID, caller: caller) { throw broken.error }
+        let job = try job(snapshot.jobID, caller: caller)
         try checkRank(snapshot.rank, jobID: job.id, worldSize: job.spec.worldSize)
         // Refused before anything is merged: a longer wait would outlast the client's request timeout.
         guard snapshot.waitMs <= WireProtocol.maximumWaitMilliseconds else {
@@ -444,14 +469,16 @@ final class DaemonServer {
         account(job)
     }
 
-    private func jobList(_ id: String) throws -> Autowu_V1_JobList {
+    /// The jobs `status` asks for that its caller may read: a job's state is its owner's business.
+    private func jobList(_ status: Autowu_V1_Status) throws -> Autowu_V1_JobList {
+        let id = status.jobID
+        let caller = try policy.caller(token: status.token, credential: status.mungeCredential, payload: id)
         var list = Autowu_V1_JobList()
         if id.isEmpty {
-            list.jobs = jobs.keys.sorted().map { jobs[$0]!.state }
+            list.jobs = jobs.keys.sorted().compactMap { jobs[$0].flatMap { mayAct(caller, on: $0) ? $0.state : nil } }
         } else {
-            if let broken = brokenJobs[id] { throw broken.error }
-            guard let job = jobs[id] else { throw ProtocolError(.errorUnknownJob, "no job \"\(id)\" is registered") }
-            list.jobs = [job.state]
+            if let broken = try brokenJob(id, caller: caller) { throw broken.error }
+            list.jobs = [try job(id, caller: caller).state]
         }
         list.daemon = daemonStatus
         return list
@@ -459,7 +486,8 @@ final class DaemonServer {
 
     private func expireJob(_ expire: Autowu_V1_ExpireJob) throws -> Autowu_V1_JobList {
         var list = Autowu_V1_JobList()
-        if let broken = try brokenJob(expire.jobID, token: expire.token) {
+        let caller = try policy.caller(token: expire.token, credential: expire.mungeCredential, payload: expire.jobID)
+        if let broken = try brokenJob(expire.jobID, caller: caller) {
             do {
                 try store.delete(jobID: broken.id)
             } catch {
@@ -471,7 +499,7 @@ final class DaemonServer {
             list.daemon = daemonStatus
             return list
         }
-        let job = try job(expire.jobID, token: expire.token)
+        let job = try job(expire.jobID, caller: caller)
         list.jobs = [remove(job, reason: "expired on request")]
         list.daemon = daemonStatus
         return list
@@ -503,7 +531,7 @@ final class DaemonServer {
             let id = readyJobs.removeFirst()
             guard let job = jobs[id], !job.testInFlight, !job.closedEpochs.isEmpty, job.isWarmingUp else { continue }
             let work = EpochTest.Work(
-                jobID: job.id, spec: job.spec, specBytes: (try? job.spec.serializedBytes()) ?? [], tokenHash: job.tokenHash,
+                jobID: job.id, spec: job.spec, specBytes: (try? job.spec.serializedBytes()) ?? [], access: job.access,
                 controller: job.controller, epoch: job.closedEpochs.removeFirst(), solver: job.parameters.solver,
                 version: job.state.version, incarnation: job.state.incarnation, stepsSeen: job.state.stepsSeen)
             job.testInFlight = true
@@ -616,7 +644,7 @@ final class DaemonServer {
                 "job": "\(job.id)", "reason": "\(state.decision.reason)", "switch_step": "\(state.decision.step)",
                 "learning_rate": "\(state.decision.learningRate)"])
         }
-        publish(state.hasDecision ? .eventPhaseSwitch : .eventTestResult, state)
+        publish(state.hasDecision ? .eventPhaseSwitch : .eventTestResult, job)
         metrics.verdictPublished(closedAt: result.closed.closedAt)
         answerWaiters(of: job)
         account(job)
@@ -704,15 +732,23 @@ final class DaemonServer {
             try? reply(to: waiter.peer, requestID: waiter.requestID, error: ProtocolError(.errorUnknownJob, "job \"\(job.id)\" was removed"))
         }
         logger.info("job removed", metadata: ["job": "\(job.id)", "reason": "\(reason)"])
-        publish(.eventJobExpired, state)
+        publish(.eventJobExpired, job, state: state)
         return state
     }
 
-    private func publish(_ kind: Autowu_V1_EventKind, _ state: Autowu_V1_JobState) {
+    /// Events are readable by anyone who can connect: those of a job with a token or an owner are notices
+    /// (id, version, incarnation), and its ranks fetch the state itself with their token.
+    private func publish(_ kind: Autowu_V1_EventKind, _ job: Job, state: Autowu_V1_JobState? = nil) {
+        let state = state ?? job.state
         let event = Autowu_V1_Event.with {
             $0.protocolVersion = WireProtocol.version
-            $0.kind = kind
-            $0.job = state
+            if job.access.isAnonymous {
+                $0.kind = kind
+                $0.job = state
+            } else {
+                $0.kind = .eventNotice
+                $0.job = .with { $0.jobID = state.jobID; $0.version = state.version; $0.incarnation = state.incarnation }
+            }
         }
         guard let bytes = try? event.serializedBytes() as [UInt8],
               (try? events.sendMultipart([WireProtocol.eventsTopic(jobID: state.jobID), bytes], dontWait: true)) == true else {

@@ -12,7 +12,7 @@ enum EpochTest {
         var jobID: String
         var spec: Autowu_V1_JobSpec
         var specBytes: [UInt8]
-        var tokenHash: String
+        var access: JobAccess
         var controller: WarmupController
         var epoch: Job.ClosedEpoch
         var solver: SolverKind
@@ -46,9 +46,10 @@ enum EpochTest {
                                               version: work.version + 1, stepsSeen: work.stepsSeen, lastVerdict: wireVerdict)
             state.incarnation = work.incarnation
             let now = Date().timeIntervalSince1970
-            let job = StoredJob(jobID: work.jobID, spec: work.specBytes, tokenHash: work.tokenHash,
+            let job = StoredJob(jobID: work.jobID, spec: work.specBytes, tokenHash: work.access.tokenHash,
                                 controller: try controller.persisted(), state: try state.serializedBytes(),
-                                version: Int64(state.version), phase: controller.isWarmingUp ? "warmup" : "decay", updatedAt: now)
+                                version: Int64(state.version), phase: controller.isWarmingUp ? "warmup" : "decay", updatedAt: now,
+                                ownerUID: work.access.ownerUID)
             // For `autowu plot` and `autowu history`; the store keeps only the latest posterior.
             let posterior = work.controller.posterior(ofTestIn: verdict, epochLosses: work.epoch.losses, solver: work.solver)
             let stored = StoredVerdict(jobID: work.jobID, epoch: Int64(work.epoch.epoch),

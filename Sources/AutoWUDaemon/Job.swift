@@ -9,7 +9,7 @@ final class Job {
     let parameters: JobParameters
     /// The normalised wire spec: a re-registration must match it.
     let spec: Autowu_V1_JobSpec
-    let tokenHash: String
+    let access: JobAccess
     /// The controller after the last completed test.
     private(set) var controller: WarmupController
     private(set) var state: Autowu_V1_JobState
@@ -49,12 +49,12 @@ final class Job {
         var incompleteCheck: DispatchTime?
     }
 
-    init(id: String, parameters: JobParameters, spec: Autowu_V1_JobSpec, tokenHash: String,
+    init(id: String, parameters: JobParameters, spec: Autowu_V1_JobSpec, access: JobAccess,
          controller: WarmupController, state: Autowu_V1_JobState, target: DispatchQueue) {
         self.id = id
         self.parameters = parameters
         self.spec = spec
-        self.tokenHash = tokenHash
+        self.access = access
         self.controller = controller
         self.state = state
         self.aggregator = LossAggregator(
@@ -75,7 +75,7 @@ final class Job {
     func accepts(token: String) -> Bool {
         let bytes = Array(token.utf8)
         if let verifiedToken, TokenHash.constantTimeEqual(bytes, verifiedToken) { return true }
-        guard TokenHash.matches(token, digest: tokenHash) else { return false }
+        guard TokenHash.matches(token, digest: access.tokenHash) else { return false }
         verifiedToken = bytes
         return true
     }

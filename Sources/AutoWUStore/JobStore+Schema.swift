@@ -30,6 +30,8 @@ extension JobStore {
         ALTER TABLE verdicts ADD COLUMN model BLOB;
         ALTER TABLE verdicts ADD COLUMN posterior BLOB;
         """,
+        // Who owns a job (a uid proven by MUNGE); NULL: nobody.
+        "ALTER TABLE jobs ADD COLUMN owner_uid INTEGER;",
     ]
 
     static var schemaVersion: Int64 { Int64(migrations.count) }

@@ -24,7 +24,7 @@ public final class JobStore: @unchecked Sendable {
     private let deleteJob: SQLiteDatabase.Statement
     private let deleteOldJobs: SQLiteDatabase.Statement
 
-    static let jobColumns = "job_id, spec, token_hash, controller, state, version, phase, updated_at"
+    static let jobColumns = "job_id, spec, token_hash, controller, state, version, phase, updated_at, owner_uid"
     static let verdictColumns = "job_id, epoch, verdict, recorded_at, model, posterior"
 
     /// Opens (creating if needed) the store in `directory`, creating the directory and its parents too.
@@ -43,11 +43,11 @@ public final class JobStore: @unchecked Sendable {
                 try database.prepare(sql, persistent: true)
             }
             upsertJob = try prepare("""
-                INSERT INTO jobs (\(Self.jobColumns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                INSERT INTO jobs (\(Self.jobColumns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                 ON CONFLICT (job_id) DO UPDATE SET
                     spec = excluded.spec, token_hash = excluded.token_hash, controller = excluded.controller,
                     state = excluded.state, version = excluded.version, phase = excluded.phase,
-                    updated_at = excluded.updated_at
+                    updated_at = excluded.updated_at, owner_uid = excluded.owner_uid
                 WHERE excluded.version > jobs.version
                 """)
             insertVerdict = try prepare(
@@ -211,6 +211,7 @@ public final class JobStore: @unchecked Sendable {
         try upsertJob.bind(job.version, at: 6)
         try upsertJob.bind(job.phase, at: 7)
         try upsertJob.bind(job.updatedAt, at: 8)
+        if let owner = job.ownerUID { try upsertJob.bind(Int64(owner), at: 9) } else { try upsertJob.bindNull(at: 9) }
         try upsertJob.run()
         // The upsert's WHERE skips the update when the version does not increase.
         if database.changes == 0 {
@@ -264,7 +265,8 @@ public final class JobStore: @unchecked Sendable {
     static func job(from row: SQLiteDatabase.Statement) -> StoredJob {
         StoredJob(jobID: row.string(column: 0), spec: row.bytes(column: 1), tokenHash: row.string(column: 2),
                   controller: row.bytes(column: 3), state: row.bytes(column: 4), version: row.int64(column: 5),
-                  phase: row.string(column: 6), updatedAt: row.double(column: 7))
+                  phase: row.string(column: 6), updatedAt: row.double(column: 7),
+                  ownerUID: row.isNull(column: 8) ? nil : UInt32(exactly: row.int64(column: 8)))
     }
 
     /// Refuses what would be stored wrongly (NaN becomes NULL in SQLite) or indicates a caller bug.

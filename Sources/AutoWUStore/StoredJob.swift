@@ -5,6 +5,8 @@ public struct StoredJob: Sendable, Equatable {
     public var spec: [UInt8]
     /// Hex; "" when the job has no token.
     public var tokenHash: String
+    /// The uid a MUNGE credential proved the job's first rank runs as; nil: no owner.
+    public var ownerUID: UInt32?
     /// JSON bytes, opaque to the store.
     public var controller: [UInt8]
     /// Protobuf bytes, opaque to the store.
@@ -17,10 +19,11 @@ public struct StoredJob: Sendable, Equatable {
     public var updatedAt: Double
 
     public init(jobID: String, spec: [UInt8], tokenHash: String, controller: [UInt8], state: [UInt8],
-                version: Int64, phase: String, updatedAt: Double) {
+                version: Int64, phase: String, updatedAt: Double, ownerUID: UInt32? = nil) {
         self.jobID = jobID
         self.spec = spec
         self.tokenHash = tokenHash
+        self.ownerUID = ownerUID
         self.controller = controller
         self.state = state
         self.version = version

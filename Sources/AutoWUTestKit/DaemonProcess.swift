@@ -15,12 +15,13 @@ public final class DaemonProcess: @unchecked Sendable {
     public let extraEnvironment: [String: String]
     private var logPath: String
 
-    /// Starts a daemon on `tcp://127.0.0.1:*` ports and waits until it is ready.
-    public init(dataDirectory: String? = nil, arguments: [String] = [], environment: [String: String] = [:]) throws {
+    /// Starts a daemon on `tcp://127.0.0.1:*` ports and waits until it is ready. `anonymous`: with
+    /// `--allow-anonymous`, so tests about other things need no tokens; false: the default configuration.
+    public init(dataDirectory: String? = nil, arguments: [String] = [], environment: [String: String] = [:], anonymous: Bool = true) throws {
         let directory = dataDirectory ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("autowud-test-\(UUID().uuidString)").path
         self.dataDirectory = directory
-        self.extraArguments = arguments
+        self.extraArguments = (anonymous ? ["--allow-anonymous"] : []) + arguments
         self.extraEnvironment = environment
         self.logPath = directory + ".log"
         self.endpoints = DaemonEndpoints(control: "tcp://127.0.0.1:*", ingest: "tcp://127.0.0.1:*", events: "tcp://127.0.0.1:*")

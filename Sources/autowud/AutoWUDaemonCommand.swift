@@ -50,6 +50,19 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
     @Option(help: "File holding this daemon's CURVE public key (default: the secret key file's name + .pub, if it exists): the daemon refuses to start unless it is the secret key's public half.")
     var curvePublicKeyFile: String?
 
+    @Flag(help: ArgumentHelp(
+        "Take jobs that bring neither a token nor a MUNGE credential: anyone who reaches the sockets may then act on them.",
+        discussion: "For development on one machine: refused unless every endpoint is ipc://, inproc:// or loopback TCP."))
+    var allowAnonymous = false
+
+    @Option(help: ArgumentHelp(
+        "A uid whose MUNGE credentials may read and expire every job (repeatable); the daemon's own user always may.",
+        valueName: "uid"))
+    var adminUid: [UInt32] = []
+
+    @Option(help: "munged's socket (default: libmunge's, /run/munge/munge.socket.2).")
+    var mungeSocket: String?
+
     @Option(help: ArgumentHelp(
         "Memory the jobs' buffers may hold in all, in MiB (reports of open epochs, loss histories, waiting requests); 0: no limit.",
         discussion: "When it is reached, new jobs and new losses are refused with an error that says so."))
@@ -82,6 +95,10 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
             throw ValidationError("--metrics-address must be HOST:PORT, e.g. 127.0.0.1:9740")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        let exposed = EndpointReach.exposed([control, ingest, events])
+        if allowAnonymous, !exposed.isEmpty {
+            throw ValidationError("--allow-anonymous is for development on one machine, but \(exposed.joined(separator: ", ")) can be reached from other hosts: bind to 127.0.0.1 or ipc://, or give the jobs tokens (AUTOWU_TOKEN) instead")
+        }
     }
 
     func run() async throws {
@@ -100,6 +117,10 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
         configuration.retentionSeconds = retentionHours * 3600
         configuration.ingestHighWaterMark = ingestHwm
         configuration.memoryBudgetBytes = memoryBudgetMb == 0 ? nil : memoryBudgetMb << 20
+        configuration.allowAnonymous = allowAnonymous
+        configuration.adminUIDs = Set(adminUid)
+        configuration.mungeSocket = mungeSocket
+        AccessReport.log(configuration, logger: logger)
         if let file = curveSecretKeyFile {
             do {
                 configuration.curveSecretKey = try CurveKeyFile.readSecret(path: file, publicKeyPath: curvePublicKeyFile).secretKey

@@ -57,7 +57,7 @@ class Daemon:
             self.proc = subprocess.Popen(
                 [str(self.binary), "--data-dir", str(self.data_dir / "store"),
                  "--control", "tcp://127.0.0.1:*", "--ingest", "tcp://127.0.0.1:*", "--events", "tcp://127.0.0.1:*",
-                 "--log-level", "warning"],
+                 "--log-level", "warning", "--allow-anonymous"],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:

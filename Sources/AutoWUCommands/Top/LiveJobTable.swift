@@ -11,11 +11,15 @@ struct LiveJobTable: Sendable, Equatable {
     /// Applies one state; returns whether it changed what is shown.
     @discardableResult
     mutating func apply(_ state: Autowu_V1_JobState) -> Bool {
-        if let held = jobs[state.jobID], held.incarnation == state.incarnation, held.version >= state.version {
-            return false
-        }
+        guard isNews(state) else { return false }
         jobs[state.jobID] = state
         return true
+    }
+
+    /// Whether `state` (or a notice of it) is newer than what the table holds.
+    func isNews(_ state: Autowu_V1_JobState) -> Bool {
+        guard let held = jobs[state.jobID] else { return true }
+        return held.incarnation != state.incarnation || held.version < state.version
     }
 
     /// A full list: the daemon's word on which jobs exist (those it no longer lists have expired).

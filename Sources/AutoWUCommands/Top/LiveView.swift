@@ -12,6 +12,8 @@ final class LiveView {
     let interval: Double
     /// Show only this job.
     let job: String?
+    /// A job's token (AUTOWU_TOKEN): the jobs shown are those it opens, and those of this uid's MUNGE credential.
+    let token: String
 
     private var table = LiveJobTable()
     private var daemon: Autowu_V1_DaemonStatus?
@@ -20,9 +22,14 @@ final class LiveView {
     private var problem: String?
     /// `run` asks again after a failed request; `once` does not, and must not say it will.
     private var retrying = false
+    /// A notice (the event of a job with a token) told of a change: the next `Status` comes sooner.
+    private var noticed = false
+    /// The soonest a notice brings the next `Status` after the last one.
+    static let noticeGap = 0.25
 
-    init(endpoints: DaemonEndpoints, interval: Double, job: String?) {
+    init(endpoints: DaemonEndpoints, interval: Double, job: String?, token: String) {
         self.endpoints = endpoints
+        self.token = token
         self.interval = interval
         self.job = job
     }
@@ -51,10 +58,16 @@ final class LiveView {
         var lastDraw = Date.distantPast, changed = false, first = true
         // A changed table is drawn at once on a terminal, but not more than 10 times a second.
         let redrawGap = 0.1
+        var lastStatus = Date.distantPast
         while true {
+            if noticed {
+                nextStatus = min(nextStatus, lastStatus.addingTimeInterval(Self.noticeGap))
+                noticed = false
+            }
             if Date() >= nextStatus {
                 refresh(timeoutSeconds: min(max(interval, 1), 3))
-                nextStatus = Date().addingTimeInterval(statusInterval)
+                lastStatus = Date()
+                nextStatus = lastStatus.addingTimeInterval(statusInterval)
             }
             let now = Date()
             if now >= nextFrame || (screen != nil && changed && now.timeIntervalSince(lastDraw) >= redrawGap) {
@@ -117,6 +130,11 @@ final class LiveView {
         while let frames = try events.receiveMultipart(dontWait: true) {
             guard frames.count == 2, let event = try? Autowu_V1_Event(serializedBytes: frames[1]),
                   event.protocolVersion == WireProtocol.version, event.hasJob else { continue }
+            // A notice carries no state, and only the job's token or owner may read it: ask (Status).
+            if event.kind == .eventNotice {
+                noticed = noticed || table.isNews(event.job)
+                continue
+            }
             changed = table.apply(event.job) || changed
         }
         return changed
@@ -126,7 +144,7 @@ final class LiveView {
     /// at the next refresh.
     private func refresh(timeoutSeconds: Double) {
         do {
-            let reply = try DaemonQuery.request(.status(.init()), endpoints: endpoints, timeoutSeconds: timeoutSeconds)
+            let reply = try DaemonQuery.status(token: token, endpoints: endpoints, timeoutSeconds: timeoutSeconds)
             switch reply.body {
             case .jobs(let list)?:
                 table.replace(with: list.jobs)

@@ -31,6 +31,9 @@ struct TopCommand: ParsableCommand {
     @Option(help: "Seconds between frames.")
     var interval = 1.0
 
+    @Option(help: "A job's token (default: AUTOWU_TOKEN). Shown: jobs this token opens, this uid's jobs by MUNGE (all of them for an admin), and anonymous jobs.")
+    var token = ProcessInfo.processInfo.environment["AUTOWU_TOKEN"] ?? ""
+
     @Flag(help: "Print one frame and exit (status 1 when the daemon did not answer).")
     var once = false
 
@@ -49,7 +52,7 @@ struct TopCommand: ParsableCommand {
         }
         if let control { endpoints.control = control }
         if let events { endpoints.events = events }
-        try Self.watch(LiveView(endpoints: endpoints, interval: interval, job: job), once: once)
+        try Self.watch(LiveView(endpoints: endpoints, interval: interval, job: job, token: token), once: once)
     }
 
     static func watch(_ view: LiveView, once: Bool) throws {

@@ -293,6 +293,10 @@ public nonisolated enum Autowu_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseItera
 
   /// the job was removed
   case eventJobExpired // = 3
+
+  /// A job with a token or an owner changed: `job` holds only job_id, version and incarnation, since events
+  /// are readable by anyone who can connect. Fetch the state with a Snapshot (need_epoch = -1).
+  case eventNotice // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -305,6 +309,7 @@ public nonisolated enum Autowu_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseItera
     case 1: self = .eventTestResult
     case 2: self = .eventPhaseSwitch
     case 3: self = .eventJobExpired
+    case 4: self = .eventNotice
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -315,6 +320,7 @@ public nonisolated enum Autowu_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseItera
     case .eventTestResult: return 1
     case .eventPhaseSwitch: return 2
     case .eventJobExpired: return 3
+    case .eventNotice: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -325,6 +331,7 @@ public nonisolated enum Autowu_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseItera
     .eventTestResult,
     .eventPhaseSwitch,
     .eventJobExpired,
+    .eventNotice,
   ]
 
 }
@@ -346,7 +353,7 @@ public nonisolated enum Autowu_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseItera
   /// registered before with another spec
   case errorConflict // = 5
 
-  /// the job's token does not match
+  /// no or a wrong token or credential for this job (the message says which)
   case errorUnauthorized // = 6
   case errorTooLarge // = 7
 
@@ -1045,6 +1052,10 @@ public nonisolated struct Autowu_V1_Register: Sendable {
   /// Clears the value of `spec`. Subsequent reads from it will return its default value.
   public mutating func clearSpec() {self._spec = nil}
 
+  /// A MUNGE credential whose payload is job_id, fresh for every send (MUNGE refuses a replayed one): the job
+  /// is bound to its uid (section 3).
+  public var mungeCredential: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1091,8 +1102,13 @@ public nonisolated struct Autowu_V1_Status: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// empty: every job
+  /// empty: every job the caller may read
   public var jobID: String = String()
+
+  public var token: String = String()
+
+  /// payload: job_id (empty for every job)
+  public var mungeCredential: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1107,6 +1123,9 @@ public nonisolated struct Autowu_V1_ExpireJob: Sendable {
   public var jobID: String = String()
 
   public var token: String = String()
+
+  /// payload: job_id
+  public var mungeCredential: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1300,6 +1319,9 @@ public nonisolated struct Autowu_V1_Reply: Sendable {
     set {body = .pong(newValue)}
   }
 
+  /// Register with a MUNGE credential: the job's token, for the messages that carry no credential (section 3).
+  public var jobToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -1348,7 +1370,7 @@ nonisolated extension Autowu_V1_Phase: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Autowu_V1_EventKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_PLAN\0\u{1}EVENT_TEST_RESULT\0\u{1}EVENT_PHASE_SWITCH\0\u{1}EVENT_JOB_EXPIRED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_PLAN\0\u{1}EVENT_TEST_RESULT\0\u{1}EVENT_PHASE_SWITCH\0\u{1}EVENT_JOB_EXPIRED\0\u{1}EVENT_NOTICE\0")
 }
 
 nonisolated extension Autowu_V1_ErrorCode: SwiftProtobuf._ProtoNameProviding {
@@ -2359,7 +2381,7 @@ nonisolated extension Autowu_V1_Event: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Autowu_V1_Register: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Register"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}token\0\u{1}rank\0\u{1}spec\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}token\0\u{1}rank\0\u{1}spec\0\u{3}munge_credential\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2371,6 +2393,7 @@ nonisolated extension Autowu_V1_Register: SwiftProtobuf.Message, SwiftProtobuf._
       case 2: try { try decoder.decodeSingularStringField(value: &self.token) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.rank) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._spec) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.mungeCredential) }()
       default: break
       }
     }
@@ -2393,6 +2416,9 @@ nonisolated extension Autowu_V1_Register: SwiftProtobuf.Message, SwiftProtobuf._
     try { if let v = self._spec {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
+    if !self.mungeCredential.isEmpty {
+      try visitor.visitSingularStringField(value: self.mungeCredential, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2401,6 +2427,7 @@ nonisolated extension Autowu_V1_Register: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.token != rhs.token {return false}
     if lhs.rank != rhs.rank {return false}
     if lhs._spec != rhs._spec {return false}
+    if lhs.mungeCredential != rhs.mungeCredential {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2467,37 +2494,7 @@ nonisolated extension Autowu_V1_Snapshot: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Autowu_V1_Status: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Status"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.jobID.isEmpty {
-      try visitor.visitSingularStringField(value: self.jobID, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Autowu_V1_Status, rhs: Autowu_V1_Status) -> Bool {
-    if lhs.jobID != rhs.jobID {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Autowu_V1_ExpireJob: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ExpireJob"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}token\0\u{3}munge_credential\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2507,6 +2504,7 @@ nonisolated extension Autowu_V1_ExpireJob: SwiftProtobuf.Message, SwiftProtobuf.
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.token) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.mungeCredential) }()
       default: break
       }
     }
@@ -2519,12 +2517,56 @@ nonisolated extension Autowu_V1_ExpireJob: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.token.isEmpty {
       try visitor.visitSingularStringField(value: self.token, fieldNumber: 2)
     }
+    if !self.mungeCredential.isEmpty {
+      try visitor.visitSingularStringField(value: self.mungeCredential, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Autowu_V1_Status, rhs: Autowu_V1_Status) -> Bool {
+    if lhs.jobID != rhs.jobID {return false}
+    if lhs.token != rhs.token {return false}
+    if lhs.mungeCredential != rhs.mungeCredential {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Autowu_V1_ExpireJob: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExpireJob"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}token\0\u{3}munge_credential\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.token) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.mungeCredential) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.jobID.isEmpty {
+      try visitor.visitSingularStringField(value: self.jobID, fieldNumber: 1)
+    }
+    if !self.token.isEmpty {
+      try visitor.visitSingularStringField(value: self.token, fieldNumber: 2)
+    }
+    if !self.mungeCredential.isEmpty {
+      try visitor.visitSingularStringField(value: self.mungeCredential, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Autowu_V1_ExpireJob, rhs: Autowu_V1_ExpireJob) -> Bool {
     if lhs.jobID != rhs.jobID {return false}
     if lhs.token != rhs.token {return false}
+    if lhs.mungeCredential != rhs.mungeCredential {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2802,7 +2844,7 @@ nonisolated extension Autowu_V1_JobList: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Autowu_V1_Reply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Reply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}request_id\0\u{2}\u{8}error\0\u{1}job\0\u{1}jobs\0\u{1}pong\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}request_id\0\u{2}\u{8}error\0\u{1}job\0\u{1}jobs\0\u{1}pong\0\u{4}\u{7}job_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2864,6 +2906,7 @@ nonisolated extension Autowu_V1_Reply: SwiftProtobuf.Message, SwiftProtobuf._Mes
           self.body = .pong(v)
         }
       }()
+      case 20: try { try decoder.decodeSingularStringField(value: &self.jobToken) }()
       default: break
       }
     }
@@ -2899,6 +2942,9 @@ nonisolated extension Autowu_V1_Reply: SwiftProtobuf.Message, SwiftProtobuf._Mes
     }()
     case nil: break
     }
+    if !self.jobToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.jobToken, fieldNumber: 20)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2906,6 +2952,7 @@ nonisolated extension Autowu_V1_Reply: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.protocolVersion != rhs.protocolVersion {return false}
     if lhs.requestID != rhs.requestID {return false}
     if lhs.body != rhs.body {return false}
+    if lhs.jobToken != rhs.jobToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

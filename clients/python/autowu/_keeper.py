@@ -89,7 +89,9 @@ class Keeper:
         self.layout.store.mkdir(mode=0o700, parents=True, exist_ok=True)
         args: List[str] = [self.binary, "--data-dir", str(self.layout.store), "--control", ep["control"],
                            "--ingest", ep["ingest"], "--events", ep["events"],
-                           "--retention-hours", repr(self.retention_hours)]
+                           "--retention-hours", repr(self.retention_hours),
+                           # ipc:// in a 0700 directory of the user's: only the user's processes reach it.
+                           "--allow-anonymous"]
         with open(self.layout.daemon_log, "ab") as errors:
             self.daemon = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
                                            close_fds=True, preexec_fn=_die_with_parent(os.getpid()))

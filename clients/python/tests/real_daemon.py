@@ -43,11 +43,14 @@ def missing_reason() -> Optional[str]:
 
 
 class RealDaemon:
-    def __init__(self, data_dir: Path, extra_args: Optional[List[str]] = None, close_timeout_ms: int = 30000) -> None:
+    def __init__(self, data_dir: Path, extra_args: Optional[List[str]] = None, close_timeout_ms: int = 30000,
+                 anonymous: bool = True) -> None:
         """``close_timeout_ms``: how long a waiting snapshot lets an incomplete epoch stay open (long by default:
-        on a loaded machine a rank coming back from a restart must not find its epoch closed without it)."""
+        on a loaded machine a rank coming back from a restart must not find its epoch closed without it).
+        ``anonymous``: with ``--allow-anonymous``, so tests about other things need no tokens; False: the
+        daemon's default configuration (every job needs a token or a MUNGE credential)."""
         self.data_dir = Path(data_dir)
-        self.extra_args = list(extra_args or [])
+        self.extra_args = (["--allow-anonymous"] if anonymous else []) + list(extra_args or [])
         self.close_timeout_ms = int(close_timeout_ms)
         self.log_path = self.data_dir.with_suffix(".log")
         self.control = self.ingest = self.events = "tcp://127.0.0.1:*"

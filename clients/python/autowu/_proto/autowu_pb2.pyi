@@ -49,6 +49,7 @@ class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TEST_RESULT: _ClassVar[EventKind]
     EVENT_PHASE_SWITCH: _ClassVar[EventKind]
     EVENT_JOB_EXPIRED: _ClassVar[EventKind]
+    EVENT_NOTICE: _ClassVar[EventKind]
 
 class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -82,6 +83,7 @@ EVENT_PLAN: EventKind
 EVENT_TEST_RESULT: EventKind
 EVENT_PHASE_SWITCH: EventKind
 EVENT_JOB_EXPIRED: EventKind
+EVENT_NOTICE: EventKind
 ERROR_UNSPECIFIED: ErrorCode
 ERROR_MALFORMED: ErrorCode
 ERROR_UNSUPPORTED_VERSION: ErrorCode
@@ -317,16 +319,18 @@ class Event(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., job: _Optional[_Union[JobState, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
-    __slots__ = ("job_id", "token", "rank", "spec")
+    __slots__ = ("job_id", "token", "rank", "spec", "munge_credential")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    MUNGE_CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     token: str
     rank: int
     spec: JobSpec
-    def __init__(self, job_id: _Optional[str] = ..., token: _Optional[str] = ..., rank: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
+    munge_credential: str
+    def __init__(self, job_id: _Optional[str] = ..., token: _Optional[str] = ..., rank: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., munge_credential: _Optional[str] = ...) -> None: ...
 
 class Snapshot(_message.Message):
     __slots__ = ("job_id", "token", "rank", "need_epoch", "wait_ms", "pending")
@@ -345,18 +349,24 @@ class Snapshot(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., token: _Optional[str] = ..., rank: _Optional[int] = ..., need_epoch: _Optional[int] = ..., wait_ms: _Optional[int] = ..., pending: _Optional[_Union[LossBatch, _Mapping]] = ...) -> None: ...
 
 class Status(_message.Message):
-    __slots__ = ("job_id",)
-    JOB_ID_FIELD_NUMBER: _ClassVar[int]
-    job_id: str
-    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
-
-class ExpireJob(_message.Message):
-    __slots__ = ("job_id", "token")
+    __slots__ = ("job_id", "token", "munge_credential")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MUNGE_CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     token: str
-    def __init__(self, job_id: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
+    munge_credential: str
+    def __init__(self, job_id: _Optional[str] = ..., token: _Optional[str] = ..., munge_credential: _Optional[str] = ...) -> None: ...
+
+class ExpireJob(_message.Message):
+    __slots__ = ("job_id", "token", "munge_credential")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MUNGE_CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    token: str
+    munge_credential: str
+    def __init__(self, job_id: _Optional[str] = ..., token: _Optional[str] = ..., munge_credential: _Optional[str] = ...) -> None: ...
 
 class Ping(_message.Message):
     __slots__ = ()
@@ -416,17 +426,19 @@ class JobList(_message.Message):
     def __init__(self, jobs: _Optional[_Iterable[_Union[JobState, _Mapping]]] = ..., daemon: _Optional[_Union[DaemonStatus, _Mapping]] = ...) -> None: ...
 
 class Reply(_message.Message):
-    __slots__ = ("protocol_version", "request_id", "error", "job", "jobs", "pong")
+    __slots__ = ("protocol_version", "request_id", "error", "job", "jobs", "pong", "job_token")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
     JOBS_FIELD_NUMBER: _ClassVar[int]
     PONG_FIELD_NUMBER: _ClassVar[int]
+    JOB_TOKEN_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     request_id: int
     error: Error
     job: JobState
     jobs: JobList
     pong: DaemonStatus
-    def __init__(self, protocol_version: _Optional[int] = ..., request_id: _Optional[int] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., job: _Optional[_Union[JobState, _Mapping]] = ..., jobs: _Optional[_Union[JobList, _Mapping]] = ..., pong: _Optional[_Union[DaemonStatus, _Mapping]] = ...) -> None: ...
+    job_token: str
+    def __init__(self, protocol_version: _Optional[int] = ..., request_id: _Optional[int] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., job: _Optional[_Union[JobState, _Mapping]] = ..., jobs: _Optional[_Union[JobList, _Mapping]] = ..., pong: _Optional[_Union[DaemonStatus, _Mapping]] = ..., job_token: _Optional[str] = ...) -> None: ...
