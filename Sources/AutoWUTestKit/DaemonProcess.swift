@@ -100,6 +100,8 @@ public final class DaemonProcess: @unchecked Sendable {
         environment["AUTOWU_INGEST"] = endpoints.ingest
         environment["AUTOWU_EVENTS"] = endpoints.events
         environment.removeValue(forKey: "AUTOWU_ENDPOINT")
+        // A daemon that takes anonymous jobs: the tools' jobs are anonymous too (simulate would make a token).
+        if extraArguments.contains("--allow-anonymous") { environment["AUTOWU_TOKEN"] = "" }
         return environment
     }
 }

@@ -150,7 +150,7 @@ import ZeroMQ
         }
         #expect(try vandal.value() == 20_000)
         #expect(rates[0].map(\.bitPattern) == rates[1].map(\.bitPattern))
-        let job = try #require(try status(daemon, job: "victim").jobs.first)
+        let job = try #require(try status(daemon, job: "victim", token: "t").jobs.first)
         let expected = try #require(try expectedDecision(trace: trace, spec: jobSpec, jobID: "victim"))
         #expect(job.decision.step == UInt64(expected.step), "the flood changed no decision")
         #expect(job.decision.learningRate == expected.learningRate)

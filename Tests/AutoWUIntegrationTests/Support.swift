@@ -83,8 +83,9 @@ func simulate(_ daemon: DaemonProcess, _ arguments: [String]) throws -> (Process
     return (output, report?.jobs.first)
 }
 
-func status(_ daemon: DaemonProcess, job: String = "") throws -> Autowu_V1_JobList {
-    let reply = try DaemonQuery.request(.status(.with { $0.jobID = job }), endpoints: daemon.endpoints)
+/// `Status` of `job` ("" every job `token` opens, and anonymous ones) and the daemon's counters.
+func status(_ daemon: DaemonProcess, job: String = "", token: String = "") throws -> Autowu_V1_JobList {
+    let reply = try DaemonQuery.status(jobID: job, token: token, endpoints: daemon.endpoints)
     guard case .jobs(let list)? = reply.body else { throw ClientError.protocolViolation("no job list: \(reply)") }
     return list
 }

@@ -290,7 +290,8 @@ test_shared() {
     done
     [[ -n $other_daemon_pid ]] || { fail "shared: could not start autowud outside Slurm" "$(tail -n 5 "$d/autowud.log")"; return; }
     trace_cmd "$d/lr" "$d/ckpt" 0
-    id=$(AUTOWU_ENDPOINT=tcp://127.0.0.1:$port AUTOWU_JOB=slurm-test-shared AUTOWU_STATE_ROOT=$d/state \
+    # AUTOWU_AUTH=token: the token path, whether or not a munged answers on this machine.
+    id=$(AUTOWU_AUTH=token AUTOWU_ENDPOINT=tcp://127.0.0.1:$port AUTOWU_JOB=slurm-test-shared AUTOWU_STATE_ROOT=$d/state \
         submit "$d" "$ROOT/deploy/slurm/autowu-shared-daemon.sbatch" "${CMD[@]}") \
         || { fail "shared: sbatch failed: $id"; return; }
     state=$(wait_job_end "$id" "$JOB_TIMEOUT")

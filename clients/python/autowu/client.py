@@ -28,6 +28,11 @@ The state machine (JOIN, SNAPSHOT, RUN, WAIT, DONE, FAIL) is the spec's:
   after which ``WaitTimeout`` is raised (FAIL).
 * Every received ``JobState`` (replies and events) replaces the held one only if it is another incarnation
   (a new job under the same id) or a higher version of the same one (SPEC section 5).
+* Access (SPEC section 3): a rank proves it may act on its job with the job's token, or with a MUNGE credential
+  (``AUTOWU_AUTH``, see ``autowu.env.choose_auth``). With MUNGE the job id gets the prefix ``u<uid>:``, every
+  Register attempt carries a fresh credential, and the token the daemon made for the job (``Reply.job_token``)
+  goes with every later message. Events of a job with a token or an owner are notices (id, version,
+  incarnation only): the client fetches the state they announce with a non-waiting Snapshot.
 
 Not thread-safe: use a client from one thread (the training loop's).
 """
@@ -46,15 +51,16 @@ from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Tuple,
 import zmq
 from google.protobuf.message import DecodeError
 
+from . import _munge
 from ._proto import autowu_pb2 as pb
 from .curve import HandshakeWatch, handshake_error
-from .env import JobEnvironment, endpoints_from_environ
-from .errors import AutoWUError, ProtocolError, WaitTimeout
+from .env import AUTH_MODES, JobEnvironment, choose_auth, daemon_configured, endpoints_from_environ
+from .errors import AutoWUError, JobIdentityError, ProtocolError, WaitTimeout
 from .local_daemon import resolve_environment
 from .plan import MAX_STEPS, Plan
 
-__all__ = ["MissingLossError", "PROTOCOL_VERSION", "RankClient", "build_spec", "daemon_request", "ping", "status",
-           "verdict_dict", "verdict_metrics"]
+__all__ = ["MissingLossError", "PROTOCOL_VERSION", "RankClient", "build_spec", "daemon_request", "expire_job", "ping",
+           "status", "verdict_dict", "verdict_metrics"]
 
 log = logging.getLogger("autowu")
 
@@ -139,14 +145,19 @@ class RankClient:
     :param request_timeout: Lazy Pirate's poll timeout in seconds; a waiting snapshot's attempt polls
         ``wait_ms`` longer, since the daemon may hold it that long (SPEC section 8).
     :param wait_ms: the ``Snapshot.wait_ms`` sent at a gate.
+    :param auth: how the rank proves it may act on its job: ``"token"``, ``"munge"``, ``"none"`` or ``"auto"``
+        (default ``AUTOWU_AUTH``, else ``"auto"``; see ``autowu.env.choose_auth``). The choice is ``self.auth``.
+        With ``"munge"`` the job id is ``u<uid>:<job id>`` (``self.job_id``; an id that already starts with
+        this uid's prefix is kept), so that no other user can register it first.
     :param connect: False to build the client without opening sockets (call ``connect()`` later).
     """
 
     def __init__(self, steps_per_epoch: Optional[int] = None, total_steps: Optional[int] = None, *,
                  env: Optional[JobEnvironment] = None, job_id: Optional[str] = None, rank: Optional[int] = None,
-                 world_size: Optional[int] = None, token: Optional[str] = None, control: Optional[str] = None,
-                 ingest: Optional[str] = None, events: Optional[str] = None, server_key: Optional[str] = None,
-                 spec: Optional[pb.JobSpec] = None, warmup: Union[str, int] = "exponential",
+                 world_size: Optional[int] = None, token: Optional[str] = None, auth: Optional[str] = None,
+                 control: Optional[str] = None, ingest: Optional[str] = None, events: Optional[str] = None,
+                 server_key: Optional[str] = None, spec: Optional[pb.JobSpec] = None,
+                 warmup: Union[str, int] = "exponential",
                  decay: Union[str, int] = "cosine", reporting: Union[str, int] = "per_rank",
                  solver: Union[str, int] = "fast", hyperparameters: Optional[Mapping[str, float]] = None,
                  decision_delay_steps: Optional[int] = None, test: Union[str, int] = "robust",
@@ -154,10 +165,21 @@ class RankClient:
                  total_wait: float = 120.0, request_timeout: float = 1.5, wait_ms: int = 1000,
                  close_linger_ms: int = 2000, context: Optional[zmq.Context] = None, connect: bool = True) -> None:
         # No daemon configured: the job's private one (autowu.local_daemon), started or joined here.
+        endpoints_given = (control, ingest, events) != (None, None, None)
+        private_daemon = env is None and not endpoints_given and not daemon_configured()
         env = resolve_environment(env, job_id=job_id, rank=rank, world_size=world_size,
-                                  endpoints_given=(control, ingest, events) != (None, None, None))
+                                  endpoints_given=endpoints_given)
         self.env = env.with_overrides(token=token, control=control, ingest=ingest, events=events,
-                                      server_key=server_key)
+                                      server_key=server_key, auth=None if auth is None else str(auth).lower())
+        #: "token", "munge" or "none": how this rank proves it may act on its job (SPEC section 3).
+        self.auth, self._auth_why = choose_auth(self.env, private_daemon=private_daemon)
+        if self.auth == "munge":
+            # u<uid>: ids are reserved to the uid: nobody else can register this job before its ranks do.
+            owned = _munge.job_id_for(self.env.job_id)
+            if len(owned) > 128:
+                raise JobIdentityError(f"with MUNGE the job id becomes {owned!r}, longer than 128 characters: "
+                                       f"shorten the job id (from {self.env.sources[0]})")
+            self.env = self.env.with_overrides(job_id=owned)
         if spec is None:
             spec = build_spec(steps_per_epoch, total_steps, self.env.world_size, warmup=warmup, decay=decay,
                               reporting=reporting, solver=solver, hyperparameters=hyperparameters,
@@ -187,7 +209,7 @@ class RankClient:
         self.stats = dict(batches_sent=0, losses_sent=0, batches_dropped=0, events_applied=0, events_ignored=0,
                           events_stale=0, requests=0, retries=0, reconnects=0, snapshots=0, registers=0, waits=0,
                           wait_seconds=0.0, timeouts=0, incomplete=0, pending_sent=0, pending_losses=0,
-                          incarnations=0, silent_epochs=0)
+                          incarnations=0, silent_epochs=0, notices=0, notice_fetches=0)
 
         self._events_topic = f"job/{self.job_id}/".encode()
         self._ingest_topic = f"loss/{self.job_id}/".encode()
@@ -206,6 +228,10 @@ class RankClient:
         self._retired: set = set()
         self._permit_until: float = -1
         self._plan_lr: Callable[[int], float] = self._no_plan
+        # The latest notice (incarnation, version) not fetched yet: fetched outside any request in flight.
+        self._notice: Optional[Tuple[int, int]] = None
+        # The token is the daemon's (Reply.job_token of a MUNGE registration), not the user's.
+        self._token_from_daemon = False
 
         # The step counter of lr()/step() without arguments.
         self._step = int(start_step)
@@ -267,6 +293,7 @@ class RankClient:
             self._ingest_ready = False
             self._open_dealer()
             self._register(time.monotonic() + self.total_wait)
+            self._fetch_noticed()
         except BaseException:
             self._close_sockets(linger_pub=0)
             raise
@@ -335,10 +362,60 @@ class RankClient:
     def _register(self, deadline: float) -> None:
         body = pb.Register(job_id=self.job_id, token=self.token, rank=self.rank, spec=self.spec)
         self.stats["registers"] += 1
-        reply = self._call("register", body, deadline)
+        try:
+            reply = self._call("register", body, deadline, fresh=self._credential_for(self.job_id))
+        except ProtocolError as e:
+            if e.code != pb.ERROR_UNAUTHORIZED:
+                raise
+            # The daemon's message says what to do: verbatim, then what this rank sent and why.
+            raise ProtocolError(e.code, e.code_name, f"{e.message} [autowu: rank {self.rank} of job {self.job_id} "
+                                f"at {self.env.control} sent {self._auth_sent()}]") from None
         if reply.WhichOneof("body") != "job":
             raise self._unexpected(reply, "Register")
+        if reply.job_token and reply.job_token != self.token:
+            # The job's token (made by the daemon for a MUNGE job, a new one per incarnation): the losses and
+            # snapshots carry no credential, only it.
+            if self.token and not self._token_from_daemon:
+                log.warning("autowu: job %s has another token than this rank's (AUTOWU_TOKEN): using the job's, "
+                            "which the daemon gave to this rank's MUNGE credential", self.job_id)
+            self.token = reply.job_token
+            self._token_from_daemon = True
+        elif self.auth == "munge" and not self.token:
+            self._check_tokenless(deadline)
         self._offer_state(reply.job)
+
+    def _credential_for(self, payload: str) -> Optional[Callable[[], str]]:
+        """With MUNGE: what makes a fresh credential for ``payload`` at each send (munged refuses a replayed
+        one, so Lazy Pirate's resend needs its own)."""
+        if self.auth != "munge":
+            return None
+        socket = self.env.munge_socket
+        return lambda: _munge.encode(payload, socket)
+
+    def _auth_sent(self) -> str:
+        if self.auth == "munge":
+            token = " and the job's token" if self._token_from_daemon else " and a token" if self.token else ""
+            what = f"a MUNGE credential of uid {os.getuid()}{token}"
+        elif self.auth == "token":
+            what = "a token and no MUNGE credential"
+        else:
+            what = "no token and no MUNGE credential"
+        return f"{what} ({self._auth_why})"
+
+    def _check_tokenless(self, deadline: float) -> None:
+        """Registered with MUNGE, yet the daemon gave no token: the job is anonymous, or its token is one its
+        other ranks brought (AUTOWU_TOKEN). In the second case this rank's losses would be dropped and its
+        snapshots refused: one non-waiting Snapshot without a token tells, and the error says so now."""
+        body = pb.Snapshot(job_id=self.job_id, rank=self.rank, need_epoch=-1)
+        try:
+            self._call("snapshot", body, deadline)
+        except ProtocolError as e:
+            if e.code != pb.ERROR_UNAUTHORIZED:
+                raise
+            raise ProtocolError(e.code, e.code_name,
+                                f"job {self.job_id} was registered with a token of its ranks' own (AUTOWU_TOKEN), and "
+                                f"this rank has none: give every rank the same AUTOWU_TOKEN, or none at all with "
+                                f"MUNGE ({e.message})") from None
 
     # ================================================================ RUN
 
@@ -380,7 +457,7 @@ class RankClient:
         if step is None:
             step = self._step
         if self._events_ready():
-            self._drain_events()
+            self._take_events()
         if step < self._permit_until:
             return self._plan_lr(step)
         return self._lr_slow(step)
@@ -389,7 +466,7 @@ class RankClient:
         """The LR of ``step`` if the held plan permits it (after applying queued events), else None. Never
         blocks: ``lr(step)`` then waits at the gate."""
         if self._events_ready():
-            self._drain_events()
+            self._take_events()
         if step < self._permit_until:
             return self._plan_lr(step)
         return None
@@ -399,7 +476,7 @@ class RankClient:
         if step is None:
             step = self._step
         if self._events_ready():
-            self._drain_events()
+            self._take_events()
         return step < self._permit_until
 
     def report(self, step: int, loss: float) -> None:
@@ -561,6 +638,12 @@ class RankClient:
 
     # ---------------------------------------------------------------- events
 
+    def _take_events(self) -> None:
+        """Apply the queued events, then fetch the state a notice announced (no request is in flight here)."""
+        self._drain_events()
+        if self._notice is not None:
+            self._fetch_noticed()
+
     def _drain_events(self) -> None:
         sub = self._sub
         while True:
@@ -583,6 +666,15 @@ class RankClient:
         if event.protocol_version != PROTOCOL_VERSION or event.job.job_id != self.job_id:
             self.stats["events_ignored"] += 1
             return
+        if event.kind == pb.EVENT_NOTICE:
+            # A job with a token or an owner: the event says only that the state changed (anyone who can
+            # connect reads events). Its empty JobState is never a plan: the state is fetched, with the token.
+            self.stats["notices"] += 1
+            if self._is_news(event.job.incarnation, event.job.version):
+                held = self._notice
+                if held is None or self._is_news(event.job.incarnation, event.job.version, than=held):
+                    self._notice = (event.job.incarnation, event.job.version)
+            return
         if event.kind == pb.EVENT_JOB_EXPIRED:
             # The job was removed. Keep the plan: it stays valid for the steps it permits; the next gate's
             # Snapshot gets ERROR_UNKNOWN_JOB (SPEC sections 5 and 8). Another incarnation's expiry is not ours.
@@ -597,6 +689,46 @@ class RankClient:
             self.stats["events_applied"] += 1
         else:
             self.stats["events_stale"] += 1
+
+    def _is_news(self, incarnation: int, version: int, than: Optional[Tuple[int, int]] = None) -> bool:
+        """Whether a state (incarnation, version) would replace the held one (or ``than``), as ``_offer_state``
+        decides."""
+        held_incarnation, held_version = (self.incarnation, self.version) if than is None else than
+        if than is None and self.state is None:
+            return True
+        if incarnation == held_incarnation or incarnation == 0 or held_incarnation == 0:
+            return version > held_version
+        return incarnation not in self._retired
+
+    def _fetch_noticed(self) -> None:
+        """Snapshot{need_epoch=-1} for the state notices announced, while one is still news (a reply or an
+        earlier fetch may have brought it already); applied by the rules of any reply."""
+        while self._notice is not None:
+            (incarnation, version), self._notice = self._notice, None
+            if self._is_news(incarnation, version):
+                self._fetch_state(incarnation)
+
+    def _fetch_state(self, incarnation: int) -> None:
+        body = pb.Snapshot(job_id=self.job_id, token=self.token, rank=self.rank, need_epoch=-1)
+        self.stats["notice_fetches"] += 1
+        deadline = time.monotonic() + self.total_wait
+        try:
+            reply = self._call("snapshot", body, deadline)
+        except ProtocolError as e:
+            if not self._relearn_token(e, deadline):
+                raise
+            return
+        which = reply.WhichOneof("body")
+        if which == "job":
+            self._offer_state(reply.job)
+            return
+        if which == "error" and reply.error.code == pb.ERROR_UNKNOWN_JOB:
+            # The notice was the job's removal: as EVENT_JOB_EXPIRED, keep the plan for the steps it permits;
+            # the next gate's snapshot decides what follows (SPEC sections 5 and 8).
+            if self._same_incarnation(incarnation):
+                self.expired = True
+            return
+        raise self._unexpected(reply, "Snapshot")
 
     # ---------------------------------------------------------------- state
 
@@ -664,6 +796,8 @@ class RankClient:
         if self._sub is None:
             raise AutoWUError("the client is not connected: call connect() first")
         self._wait_for(step)
+        if self._notice is not None:
+            self._fetch_noticed()
         return self._plan_lr(step)
 
     def _wait_for(self, step: int) -> None:
@@ -747,7 +881,12 @@ class RankClient:
         if pending is not None:
             body.pending.CopyFrom(pending)
         self.stats["snapshots"] += 1
-        reply = self._call("snapshot", body, deadline, stop)
+        try:
+            reply = self._call("snapshot", body, deadline, stop)
+        except ProtocolError as e:
+            if not self._relearn_token(e, deadline):
+                raise
+            return _REGISTERED
         if reply is None:  # an event opened the gate meanwhile
             return _STOPPED
         which = reply.WhichOneof("body")
@@ -766,6 +905,18 @@ class RankClient:
                 self._unknown_job(need_epoch if waiting_for is None else waiting_for, reply.error.message, deadline)
                 return _REGISTERED
         raise self._unexpected(reply, "Snapshot")
+
+    def _relearn_token(self, error: ProtocolError, deadline: float) -> bool:
+        """ERROR_UNAUTHORIZED with a token the daemon made: the job is another incarnation now (expired and
+        registered again), whose token is another. A Register with a fresh MUNGE credential gets the job's
+        current token and state. Returns whether it did (False: the error stands)."""
+        if error.code != pb.ERROR_UNAUTHORIZED or self.auth != "munge" or not self._token_from_daemon:
+            return False
+        held = self.token
+        log.warning("autowu: the daemon refused job %s's token (%s): registering again with MUNGE for the "
+                    "job's current token", self.job_id, error.message)
+        self._register(deadline)
+        return self.token != held
 
     def _unknown_job(self, epoch: int, message: str, deadline: float) -> None:
         """ERROR_UNKNOWN_JOB on a snapshot: the daemon expired or lost the job (SPEC section 8). Waiting for
@@ -789,14 +940,15 @@ class RankClient:
         self._request_id = 1 if rid >= _MAX_REQUEST_ID else rid + 1  # never 0
         return rid
 
-    def _call(self, which: str, body, deadline: float, stop: Optional[Callable[[], bool]] = None
-              ) -> Optional[pb.Reply]:
+    def _call(self, which: str, body, deadline: float, stop: Optional[Callable[[], bool]] = None,
+              fresh: Optional[Callable[[], str]] = None) -> Optional[pb.Reply]:
         """One control request with the error policy of SPEC section 8: ERROR_INTERNAL is retried with
         back-off; ERROR_TIMEOUT, ERROR_INCOMPLETE and ERROR_UNKNOWN_JOB are returned to the caller; every other
-        error raises ``ProtocolError``. Returns None if ``stop()`` became true while waiting."""
+        error raises ``ProtocolError``. Returns None if ``stop()`` became true while waiting. ``fresh``: makes
+        the ``munge_credential`` of each send."""
         backoff = 0.05
         while True:
-            reply = self._request(which, body, deadline, stop)
+            reply = self._request(which, body, deadline, stop, fresh)
             if reply is None or reply.WhichOneof("body") != "error":
                 return reply
             code = reply.error.code
@@ -813,10 +965,12 @@ class RankClient:
                 continue
             raise ProtocolError(code, _ERROR_NAMES.get(code, f"ERROR_{code}"), reply.error.message)
 
-    def _request(self, which: str, body, deadline: float, stop: Optional[Callable[[], bool]] = None
-                 ) -> Optional[pb.Reply]:
+    def _request(self, which: str, body, deadline: float, stop: Optional[Callable[[], bool]] = None,
+                 fresh: Optional[Callable[[], str]] = None) -> Optional[pb.Reply]:
         """Lazy Pirate: send, poll up to request_timeout, on silence close and reopen the DEALER and send the
-        same request (same request_id) again, until ``deadline``. Events are applied while polling."""
+        same request (same request_id) again, until ``deadline``; with ``fresh``, each send carries a new MUNGE
+        credential (munged refuses a replayed one). Events are applied while polling (notices are only noted:
+        their fetch would be a request inside this one)."""
         if self._dealer is None:
             raise AutoWUError("the client is not connected")
         request = pb.Request(protocol_version=PROTOCOL_VERSION, request_id=self._next_request_id())
@@ -835,6 +989,10 @@ class RankClient:
             if not first:
                 self.stats["retries"] += 1
             first = False
+            if fresh is not None:
+                body.munge_credential = fresh()
+                getattr(request, which).CopyFrom(body)
+                data = request.SerializeToString()
             try:
                 self._dealer.send_multipart([b"", data], flags=zmq.NOBLOCK)
             except zmq.Again:
@@ -896,9 +1054,12 @@ class RankClient:
         return reply.pong
 
     def status(self, job_id: Optional[str] = None, timeout: Optional[float] = None) -> pb.JobList:
-        """Status of ``job_id`` (default: this job; "" for every job)."""
-        body = pb.Status(job_id=self.job_id if job_id is None else job_id)
-        reply = self._call("status", body, time.monotonic() + (self.total_wait if timeout is None else timeout))
+        """Status of ``job_id`` (default: this job; "" for every job the daemon lets this rank read), with the
+        job's token and, with MUNGE, a credential of this uid."""
+        job_id = self.job_id if job_id is None else job_id
+        body = pb.Status(job_id=job_id, token=self.token)
+        reply = self._call("status", body, time.monotonic() + (self.total_wait if timeout is None else timeout),
+                           fresh=self._credential_for(job_id))
         if reply.WhichOneof("body") != "jobs":
             raise self._unexpected(reply, "Status")
         return reply.jobs
@@ -979,10 +1140,12 @@ class RankClient:
 # ==================================================================== one-off requests (no job joined)
 
 def daemon_request(which: str, body, *, control: Optional[str] = None, server_key: Optional[str] = None,
-                   timeout: float = 5.0, attempt_timeout: float = 1.0) -> pb.Reply:
+                   timeout: float = 5.0, attempt_timeout: float = 1.0,
+                   fresh: Optional[Callable[[], str]] = None) -> pb.Reply:
     """One control request outside a rank's loop (``status``, ``ping``, ``expire_job``...), with Lazy Pirate
     retries until ``timeout`` seconds; returns the ``Reply`` (errors included, not raised). ``control`` and
-    ``server_key`` default to the environment (``AUTOWU_CONTROL``/``AUTOWU_ENDPOINT``, ``AUTOWU_SERVER_KEY``)."""
+    ``server_key`` default to the environment (``AUTOWU_CONTROL``/``AUTOWU_ENDPOINT``, ``AUTOWU_SERVER_KEY``).
+    ``fresh``: makes the body's ``munge_credential`` for each send (a MUNGE credential is good once)."""
     if control is None:
         control = endpoints_from_environ()[0]
     if server_key is None:
@@ -993,8 +1156,6 @@ def daemon_request(which: str, body, *, control: Optional[str] = None, server_ke
         public, secret = zmq.curve_keypair()
         curve = (server_key.encode(), public, secret)
     request = pb.Request(protocol_version=PROTOCOL_VERSION, request_id=secrets.randbelow(1 << 62) + 1)
-    getattr(request, which).CopyFrom(body)
-    data = request.SerializeToString()
     deadline = time.monotonic() + timeout
     sock = None
     watch = None
@@ -1008,7 +1169,10 @@ def daemon_request(which: str, body, *, control: Optional[str] = None, server_ke
                 sock.setsockopt(zmq.CURVE_SECRETKEY, curve[2])
                 watch = HandshakeWatch(sock)
             sock.connect(control)
-            sock.send_multipart([b"", data])
+            if fresh is not None:
+                body.munge_credential = fresh()
+            getattr(request, which).CopyFrom(body)
+            sock.send_multipart([b"", request.SerializeToString()])
             attempt_end = min(deadline, time.monotonic() + attempt_timeout)
             while True:
                 remaining = attempt_end - time.monotonic()
@@ -1041,13 +1205,50 @@ def daemon_request(which: str, body, *, control: Optional[str] = None, server_ke
         ctx.term()
 
 
-def status(job_id: str = "", **kwargs) -> pb.JobList:
-    """Status of ``job_id`` (every job when empty) and the daemon's counters; raises ``ProtocolError`` on an
-    error reply (``ERROR_UNKNOWN_JOB`` for a job the daemon does not know). ``kwargs``: see ``daemon_request``."""
-    reply = daemon_request("status", pb.Status(job_id=job_id), **kwargs)
+def _query_credentials(job_id: str, token: Optional[str], auth: Optional[str], munge_socket: Optional[str]
+                       ) -> Tuple[str, Optional[Callable[[], str]]]:
+    """(token, maker of fresh MUNGE credentials or None) for a one-off request about ``job_id``. ``token``
+    defaults to ``AUTOWU_TOKEN``, ``auth`` to ``AUTOWU_AUTH``, ``munge_socket`` to ``AUTOWU_MUNGE_SOCKET``.
+    ``auto``: the token if there is one, else a MUNGE credential wherever munged makes one (an owner or admin
+    reads and expires its jobs with it, Slurm or not), else neither."""
+    token = os.environ.get("AUTOWU_TOKEN", "") if token is None else token
+    mode = (auth if auth is not None else os.environ.get("AUTOWU_AUTH") or "auto").strip().lower()
+    if mode not in AUTH_MODES:
+        raise ValueError(f"AUTOWU_AUTH (or auth=) is one of {', '.join(AUTH_MODES)}, not {mode!r}")
+    socket = _munge.socket_path() if munge_socket is None else munge_socket
+    make = lambda: _munge.encode(job_id, socket)  # noqa: E731
+    if mode == "munge":
+        make()  # fail now, loudly, when MUNGE cannot make one
+        return token, make
+    if mode == "auto" and not token and _munge.usable(socket):
+        return token, make
+    if mode == "token" and not token:
+        raise ValueError("AUTOWU_AUTH=token but no token is set (AUTOWU_TOKEN or token=)")
+    return ("" if mode == "none" else token), None
+
+
+def status(job_id: str = "", *, token: Optional[str] = None, auth: Optional[str] = None,
+           munge_socket: Optional[str] = None, **kwargs) -> pb.JobList:
+    """Status of ``job_id`` (every job the caller may read when empty) and the daemon's counters; raises
+    ``ProtocolError`` on an error reply (``ERROR_UNKNOWN_JOB`` for a job the daemon does not know,
+    ``ERROR_UNAUTHORIZED`` for one the caller may not read). The caller proves itself with ``token`` and/or a
+    MUNGE credential (``auth``; see ``_query_credentials``). ``kwargs``: see ``daemon_request``."""
+    token, fresh = _query_credentials(job_id, token, auth, munge_socket)
+    reply = daemon_request("status", pb.Status(job_id=job_id, token=token), fresh=fresh, **kwargs)
     if reply.WhichOneof("body") != "jobs":
         raise RankClient._unexpected(reply, "Status")
     return reply.jobs
+
+
+def expire_job(job_id: str, *, token: Optional[str] = None, auth: Optional[str] = None,
+               munge_socket: Optional[str] = None, **kwargs) -> pb.JobState:
+    """Remove job ``job_id`` from the daemon (its ranks' next gate gets ``ERROR_UNKNOWN_JOB``); returns its
+    last state. Proves the caller as ``status`` does; raises ``ProtocolError`` on an error reply."""
+    token, fresh = _query_credentials(job_id, token, auth, munge_socket)
+    reply = daemon_request("expire_job", pb.ExpireJob(job_id=job_id, token=token), fresh=fresh, **kwargs)
+    if reply.WhichOneof("body") != "jobs" or len(reply.jobs.jobs) != 1:
+        raise RankClient._unexpected(reply, "ExpireJob")
+    return reply.jobs.jobs[0]
 
 
 def ping(**kwargs) -> pb.DaemonStatus:

@@ -15,6 +15,8 @@ endpoints     ``AUTOWU_CONTROL`` / ``AUTOWU_INGEST`` / ``AUTOWU_EVENTS`` each; e
               ``AUTOWU_CONTROL`` nor an argument) starts or joins the job's private daemon instead
               (``autowu.local_daemon``)
 token         ``AUTOWU_TOKEN`` (empty: none)
+auth          ``AUTOWU_AUTH``: ``token`` | ``munge`` | ``none`` | ``auto`` (default); see ``choose_auth``.
+              munged's socket for ``munge``: ``AUTOWU_MUNGE_SOCKET`` (else libmunge's default)
 CURVE         ``AUTOWU_SERVER_KEY`` (the daemon's public key, Z85, 40 characters); optionally the client's
               own pair ``AUTOWU_CLIENT_PUBLIC_KEY`` / ``AUTOWU_CLIENT_SECRET_KEY`` (else an ephemeral pair)
 ============  ===========================================================================================
@@ -42,6 +44,8 @@ __all__ = [
     "derive_endpoints",
     "endpoints_from_environ",
     "from_environ",
+    "AUTH_MODES",
+    "choose_auth",
     "is_valid_job_id",
     "daemon_configured",
     "job_id_from_environ",
@@ -50,6 +54,9 @@ __all__ = [
 DEFAULT_CONTROL = "tcp://127.0.0.1:7740"
 DEFAULT_INGEST = "tcp://127.0.0.1:7741"
 DEFAULT_EVENTS = "tcp://127.0.0.1:7742"
+
+#: How a rank proves it may act on its job (SPEC section 3); "auto" is resolved by ``choose_auth``.
+AUTH_MODES = ("auto", "token", "munge", "none")
 
 _JOB_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}\Z")
 _MAX_WORLD = 65536
@@ -76,6 +83,9 @@ class JobEnvironment:
     server_key: Optional[str] = None
     client_public_key: Optional[str] = field(default=None, repr=False)
     client_secret_key: Optional[str] = field(default=None, repr=False)
+    #: One of AUTH_MODES (``AUTOWU_AUTH``); ``munge_socket``: munged's socket (None: libmunge's default).
+    auth: str = "auto"
+    munge_socket: Optional[str] = None
     #: Which variables the job id, rank and world size came from, for messages.
     sources: Tuple[str, str, str] = ("argument", "default", "default")
 
@@ -92,6 +102,8 @@ class JobEnvironment:
                 f"(world size from {self.sources[2]})")
         if self.server_key is not None and len(self.server_key) != 40:
             raise JobIdentityError("AUTOWU_SERVER_KEY must be the daemon's CURVE public key in Z85 (40 characters)")
+        if self.auth not in AUTH_MODES:
+            raise JobIdentityError(f"AUTOWU_AUTH (or auth=) is one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
         if (self.client_public_key is None) != (self.client_secret_key is None):
             raise JobIdentityError("set both AUTOWU_CLIENT_PUBLIC_KEY and AUTOWU_CLIENT_SECRET_KEY, or neither")
 
@@ -201,5 +213,51 @@ def from_environ(environ: Optional[Mapping[str, str]] = None, *, job_id: Optiona
         server_key=env.get("AUTOWU_SERVER_KEY") or None,
         client_public_key=env.get("AUTOWU_CLIENT_PUBLIC_KEY") or None,
         client_secret_key=env.get("AUTOWU_CLIENT_SECRET_KEY") or None,
+        auth=(env.get("AUTOWU_AUTH") or "auto").strip().lower(),
+        munge_socket=env.get("AUTOWU_MUNGE_SOCKET") or None,
         sources=(job_source, rank_source, world_source),
     )
+
+
+def choose_auth(env: JobEnvironment, environ: Optional[Mapping[str, str]] = None, *,
+                private_daemon: bool = False) -> Tuple[str, str]:
+    """How this rank proves it may act on its job: ("token" | "munge" | "none", why), from ``env.auth``.
+
+    * ``token``: the job's shared secret (``AUTOWU_TOKEN`` or ``token=``); an error if there is none.
+    * ``munge``: a MUNGE credential with every Register (the job belongs to this uid, its id gets the prefix
+      ``u<uid>:``, and the daemon makes the job's token); an error if MUNGE cannot make one here.
+    * ``none``: neither (anonymous; only a daemon started with ``--allow-anonymous`` takes it, such as the
+      job's private daemon); an error if a token is set too, since one of the two settings is a mistake.
+    * ``auto`` (the default): ``token`` if a token is set; else ``munge`` under Slurm (``SLURM_JOB_ID`` set),
+      when MUNGE can make a credential, unless the daemon is the job's private one; else ``none``.
+
+    Raises ``JobIdentityError`` (bad settings) or ``autowu._munge.MungeError`` (MUNGE required, not usable)."""
+    environ = os.environ if environ is None else environ
+    mode = env.auth
+    if mode == "token":
+        if not env.token:
+            raise JobIdentityError("AUTOWU_AUTH=token but no token is set: give every rank of the job the same "
+                                   "AUTOWU_TOKEN (`autowu token` makes one) or pass token=")
+        return "token", "AUTOWU_AUTH=token"
+    if mode == "none":
+        if env.token:
+            raise JobIdentityError("AUTOWU_AUTH=none (anonymous) but a token is set (AUTOWU_TOKEN or token=): "
+                                   "unset one of them")
+        return "none", "AUTOWU_AUTH=none"
+    from . import _munge  # ctypes and libmunge only when MUNGE is in question
+    if mode == "munge":
+        reason = _munge.unavailable_reason(env.munge_socket)
+        if reason is not None:
+            raise _munge.MungeError(f"AUTOWU_AUTH=munge, but {reason}")
+        return "munge", "AUTOWU_AUTH=munge"
+    # auto
+    if env.token:
+        return "token", "AUTOWU_AUTH=auto: a token is set"
+    if private_daemon:
+        return "none", "AUTOWU_AUTH=auto: no token, and the daemon is the job's private one"
+    if not environ.get("SLURM_JOB_ID"):
+        return "none", "AUTOWU_AUTH=auto: no token (AUTOWU_TOKEN) and not under Slurm (no SLURM_JOB_ID)"
+    reason = _munge.unavailable_reason(env.munge_socket)
+    if reason is not None:
+        return "none", f"AUTOWU_AUTH=auto: no token (AUTOWU_TOKEN), and under Slurm {reason}"
+    return "munge", "AUTOWU_AUTH=auto: no token, under Slurm, and MUNGE makes credentials"

@@ -128,6 +128,9 @@ class RealDaemon:
         env = dict(os.environ)
         env.update(AUTOWU_CONTROL=self.control, AUTOWU_INGEST=self.ingest, AUTOWU_EVENTS=self.events)
         env.pop("AUTOWU_ENDPOINT", None)
+        # A daemon that takes anonymous jobs: the tools' jobs are anonymous too (simulate would make a token).
+        if "--allow-anonymous" in self.extra_args:
+            env["AUTOWU_TOKEN"] = ""
         return env
 
     def status(self, job_id: str) -> pb.JobState:
