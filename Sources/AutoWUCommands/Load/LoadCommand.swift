@@ -63,6 +63,9 @@ struct LoadCommand: ParsableCommand {
     @Option(help: "The daemon's control endpoint tcp://HOST:PORT (ingest PORT+1, events PORT+2); default: AUTOWU_* or local defaults.")
     var endpoint: String?
 
+    @Option(help: "The daemon's process id, when it runs on this machine: its CPU and memory over the run are reported (from /proc).")
+    var daemonPid: Int32?
+
     @Flag(help: "Print one JSON object with the results.")
     var json = false
 
@@ -85,11 +88,13 @@ struct LoadCommand: ParsableCommand {
         let settings: LoadGenerator.Settings
         do {
             let played = epochs ?? max(1, Int((duration * stepsPerSecond / Double(stepsPerEpoch)).rounded()))
-            settings = LoadGenerator.Settings(
+            var loaded = LoadGenerator.Settings(
                 endpoints: try DaemonEndpoints.fromEnvironment(base: endpoint), jobs: jobs, ranks: ranks,
                 stepsPerSecond: stepsPerSecond, stepsPerEpoch: stepsPerEpoch, epochs: played, batchSize: batchSize,
                 decisionDelaySteps: decisionDelaySteps, waitMilliseconds: UInt32(waitMs), controlSockets: controlSockets,
                 sendPending: pending, jobPrefix: jobPrefix, curve: LoadCurve(trace: try trace.map { try LossTrace.read(path: $0).losses }))
+            loaded.daemonPID = daemonPid
+            settings = loaded
         } catch {
             throw CommandFailure(message: "error: \(error)")
         }

@@ -32,6 +32,8 @@ final class LoadGenerator {
         var curve = LoadCurve(trace: nil)
         /// Registrations in flight at once.
         var registrationWindow = 256
+        /// The daemon's process (on this machine): its CPU and memory over the run go in the report.
+        var daemonPID: Int32?
     }
 
     let settings: Settings
@@ -128,6 +130,7 @@ final class LoadGenerator {
         let registrationSeconds = Double(Self.now - registrationStart) / 1e9
         guard let shape else { throw CommandFailure(message: "error: no job could be registered: \(tally.failures.first ?? "")") }
         let cpuBefore = ProcessCPU.seconds
+        let daemonStart = settings.daemonPID.flatMap(DaemonProcessSample.init(pid:))
         let runStart = Self.now + 50_000_000
         // Jobs on a cluster do not start in the same millisecond: their starts are spread over one epoch.
         let epochNanoseconds = UInt64(shape.stepsPerEpoch) * intervalNanoseconds
@@ -140,13 +143,15 @@ final class LoadGenerator {
             schedule(index)
         }
         try loop()
+        tally.jobsSwitched = Set(ranks.filter(\.isFinal).map(\.job)).count
         let runSeconds = Double(Self.now - runStart) / 1e9
         let cpuSeconds = ProcessCPU.seconds - cpuBefore
+        let daemonEnd = settings.daemonPID.flatMap(DaemonProcessSample.init(pid:))
         let after = try ping()
         let steadySeconds = steadyEnd > steadyStart && steadyEnd != .max ? Double(steadyEnd - steadyStart) / 1e9 : nil
         return LoadReport(settings: settings, shape: shape, tally: tally, registrationSeconds: registrationSeconds,
                           runSeconds: runSeconds, steadySeconds: steadySeconds, generatorCPUSeconds: cpuSeconds,
-                          daemonBefore: before, daemonAfter: after, resends: control.resends, strayReplies: control.strayReplies)
+                          daemonBefore: before, daemonAfter: after, daemonStart: daemonStart, daemonEnd: daemonEnd, resends: control.resends, strayReplies: control.strayReplies)
     }
 
     /// Every rank registers (idempotent, as every real rank does), a window of them at a time.

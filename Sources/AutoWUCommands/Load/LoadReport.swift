@@ -30,10 +30,15 @@ struct LoadReport: Codable {
     var daemon_losses_per_second: Double
     var daemon_messages_per_second: Double
     var daemon_tests_per_second: Double
+    /// With --daemon-pid: the daemon's CPU over the run (100 = one core) and its resident memory at the end.
+    var daemon_cpu_percent: Double?
+    var daemon_rss_mb: Double?
+    var daemon_peak_rss_mb: Double?
     var snapshots_sent: Int
     var snapshots_with_pending: Int
     var verdicts_asked: Int
     var verdicts_received: Int
+    var jobs_switched: Int
     /// From a rank's send of its last loss of epoch e to the reply whose plan decides e.
     var verdict_latency: Percentiles?
     var gate_waits: Int
@@ -54,7 +59,7 @@ struct LoadReport: Codable {
 
     init(settings: LoadGenerator.Settings, shape: LoadJobShape, tally: LoadTally, registrationSeconds: Double, runSeconds: Double,
          steadySeconds: Double?, generatorCPUSeconds: Double, daemonBefore: [String: UInt64], daemonAfter: [String: UInt64],
-         resends: Int, strayReplies: Int) {
+         daemonStart: DaemonProcessSample?, daemonEnd: DaemonProcessSample?, resends: Int, strayReplies: Int) {
         func perSecond(_ count: Int, _ seconds: Double) -> Double { Double(count) / max(seconds, 1e-9) }
         func daemonRate(_ key: String) -> Double {
             perSecond(Int((daemonAfter[key] ?? 0) &- (daemonBefore[key] ?? 0)), runSeconds)
@@ -78,10 +83,16 @@ struct LoadReport: Codable {
         daemon_losses_per_second = daemonRate("ingest.losses")
         daemon_messages_per_second = daemonRate("ingest.messages")
         daemon_tests_per_second = daemonRate("tests.run")
+        if let daemonStart, let daemonEnd {
+            daemon_cpu_percent = 100 * (daemonEnd.cpuSeconds - daemonStart.cpuSeconds) / max(runSeconds, 1e-9)
+            daemon_rss_mb = Double(daemonEnd.residentBytes) / 1_048_576
+            daemon_peak_rss_mb = Double(daemonEnd.peakResidentBytes) / 1_048_576
+        }
         snapshots_sent = tally.snapshotsSent
         snapshots_with_pending = tally.snapshotsWithPending
         verdicts_asked = tally.verdictsAsked
         verdicts_received = tally.verdictsReceived
+        jobs_switched = tally.jobsSwitched
         verdict_latency = tally.verdictLatency.summary()
         gate_waits = tally.gateWaits
         gate_wait_seconds = Double(tally.gateWaitNanoseconds) / 1e9
@@ -114,7 +125,10 @@ struct LoadReport: Codable {
             + "\(rate(batches_per_second)) batches/s while every job ran; the daemon ingested \(rate(daemon_losses_per_second)) losses/s "
             + "in \(rate(daemon_messages_per_second)) messages/s over the whole run (\(String(format: "%.1f", run_seconds)) s), "
             + "and ran \(rate(daemon_tests_per_second)) tests/s\n"
-        out += "verdicts: \(verdicts_received) of \(verdicts_asked) asked"
+        if let cpu = daemon_cpu_percent, let rss = daemon_rss_mb, let peak = daemon_peak_rss_mb {
+            out += String(format: "daemon: %.0f%% of a core over the run; resident %.0f MB at the end, peak %.0f MB\n", cpu, rss, peak)
+        }
+        out += "verdicts: \(verdicts_received) of \(verdicts_asked) asked (\(jobs_switched) jobs ended their warmup)"
         if let latency = verdict_latency {
             out += "; latency (a rank's last loss of an epoch sent -> the reply deciding it) p50 \(ms(latency.p50_ms)), "
                 + "p99 \(ms(latency.p99_ms)), max \(ms(latency.max_ms))"

@@ -23,6 +23,8 @@ struct LoadTally {
     /// Replies naming another incarnation of a job than its registration did.
     var incarnationChanges = 0
     var eventsReceived = 0
+    /// Jobs whose warmup ended during the run (their ranks ask for no more verdicts).
+    var jobsSwitched = 0
     var failures: [String] = []
 
     mutating func count(_ error: String) { errors[error, default: 0] += 1 }
