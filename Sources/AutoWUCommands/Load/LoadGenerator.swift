@@ -144,6 +144,8 @@ final class LoadGenerator {
         }
         try loop()
         tally.jobsSwitched = Set(ranks.filter(\.isFinal).map(\.job)).count
+        let testedEpochs = (0..<shape.epochs).filter(shape.isTested).count
+        tally.ranksMissingVerdicts = ranks.filter { !$0.isFinal && $0.verdicts < testedEpochs }.count
         let runSeconds = Double(Self.now - runStart) / 1e9
         let cpuSeconds = ProcessCPU.seconds - cpuBefore
         let daemonEnd = settings.daemonPID.flatMap(DaemonProcessSample.init(pid:))

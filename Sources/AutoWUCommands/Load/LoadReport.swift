@@ -39,6 +39,7 @@ struct LoadReport: Codable {
     var verdicts_asked: Int
     var verdicts_received: Int
     var jobs_switched: Int
+    var ranks_missing_verdicts: Int
     /// From a rank's send of its last loss of epoch e to the reply whose plan decides e.
     var verdict_latency: Percentiles?
     var gate_waits: Int
@@ -93,6 +94,7 @@ struct LoadReport: Codable {
         verdicts_asked = tally.verdictsAsked
         verdicts_received = tally.verdictsReceived
         jobs_switched = tally.jobsSwitched
+        ranks_missing_verdicts = tally.ranksMissingVerdicts
         verdict_latency = tally.verdictLatency.summary()
         gate_waits = tally.gateWaits
         gate_wait_seconds = Double(tally.gateWaitNanoseconds) / 1e9
@@ -128,7 +130,7 @@ struct LoadReport: Codable {
         if let cpu = daemon_cpu_percent, let rss = daemon_rss_mb, let peak = daemon_peak_rss_mb {
             out += String(format: "daemon: %.0f%% of a core over the run; resident %.0f MB at the end, peak %.0f MB\n", cpu, rss, peak)
         }
-        out += "verdicts: \(verdicts_received) of \(verdicts_asked) asked (\(jobs_switched) jobs ended their warmup)"
+        out += "verdicts: \(verdicts_received) of \(verdicts_asked) asked (\(jobs_switched) jobs ended their warmup, \(ranks_missing_verdicts) ranks missed some)"
         if let latency = verdict_latency {
             out += "; latency (a rank's last loss of an epoch sent -> the reply deciding it) p50 \(ms(latency.p50_ms)), "
                 + "p99 \(ms(latency.p99_ms)), max \(ms(latency.max_ms))"

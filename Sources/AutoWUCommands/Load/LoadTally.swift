@@ -23,6 +23,8 @@ struct LoadTally {
     /// Replies naming another incarnation of a job than its registration did.
     var incarnationChanges = 0
     var eventsReceived = 0
+    /// Ranks that did not receive the verdict of every epoch they played (before their job's warmup ended).
+    var ranksMissingVerdicts = 0
     /// Jobs whose warmup ended during the run (their ranks ask for no more verdicts).
     var jobsSwitched = 0
     var failures: [String] = []
