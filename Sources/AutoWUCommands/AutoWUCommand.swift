@@ -8,7 +8,7 @@ public struct AutoWUCommand: ParsableCommand {
         commandName: "autowu",
         abstract: "Automated learning-rate warmup (AutoWU) for large-batch training.",
         version: AutoWUVersion.string,
-        subcommands: [ReplayCommand.self, SimulateCommand.self, JobsCommand.self, TopCommand.self, KeygenCommand.self, TokenCommand.self, RobustnessCommand.self, PlotCommand.self, HistoryCommand.self])
+        subcommands: [ReplayCommand.self, SimulateCommand.self, LoadCommand.self, JobsCommand.self, TopCommand.self, KeygenCommand.self, TokenCommand.self, RobustnessCommand.self, PlotCommand.self, HistoryCommand.self])
 
     public init() {}
 

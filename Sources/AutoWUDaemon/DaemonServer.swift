@@ -28,17 +28,21 @@ final class DaemonServer {
     private var storeHealth = StoreHealth()
     private var counters = Counters()
     private let metrics: DaemonMetrics
-    /// Jobs with a closed epoch waiting for a test slot, in arrival order.
+    /// Jobs with a closed epoch waiting for a test slot, in arrival order, from `readyHead` on (taking the
+    /// first must not shift thousands of ids).
     private var readyJobs: [String] = []
+    private var readyHead = 0
+    /// The same ids, to tell in O(1) whether a job is queued already (it is asked after every loss batch).
+    private var readyJobSet: Set<String> = []
     private var testsInFlight = 0
     /// Tested, waiting for the next group commit.
     private var unpersisted: [EpochTest.Result] = []
     /// Shared by every job's serial queue.
     private let testPool = DispatchQueue(label: "autowu.tests", attributes: .concurrent)
     private var nextExpiryCheck = Date()
-    /// Jobs with a waiting snapshot or a close deadline: the only ones the loop's timers need to look at,
-    /// so a daemon with thousands of idle jobs does not scan them all after every message.
-    private var timedJobs: Set<String> = []
+    /// When jobs have a waiting snapshot's deadline or check, or a close deadline, due: the loop visits only
+    /// those jobs, so thousands of waiting snapshots are not all scanned after every message.
+    private var timers = JobTimers()
     static let incompleteGraceMilliseconds = 20
     /// Attempts at one epoch's test before its job is failed (a failure is a bug: the core answers every input).
     static let maximumTestAttempts = 2
@@ -194,13 +198,7 @@ final class DaemonServer {
         let now = DispatchTime.now()
         var earliest = DispatchTime.now() + .milliseconds(1000)
         if !unpersisted.isEmpty, !storeHealth.isHealthy { earliest = min(earliest, storeHealth.nextAttempt) }
-        for id in timedJobs {
-            guard let job = jobs[id] else { continue }
-            if let deadline = job.closeDeadline, deadline < earliest { earliest = deadline }
-            for waiter in job.waiters {
-                earliest = min(earliest, waiter.deadline, waiter.incompleteCheck ?? waiter.deadline)
-            }
-        }
+        if let due = timers.earliest { earliest = min(earliest, due) }
         guard earliest > now else { return 0 }
         return Int((earliest.uptimeNanoseconds - now.uptimeNanoseconds + 999_999) / 1_000_000)
     }
@@ -460,11 +458,15 @@ final class DaemonServer {
         let rank = Int(snapshot.rank)
         let check: DispatchTime? = snapshot.hasPending || job.aggregator.hasEverything(from: rank, through: epoch)
             ? nil : .now() + .milliseconds(Self.incompleteGraceMilliseconds)
-        timedJobs.insert(job.id)
+        let deadline = DispatchTime.now() + .milliseconds(wait)
         job.waiters.append(Job.Waiter(peer: peer, requestID: requestID, rank: rank, epoch: epoch,
-                                      deadline: .now() + .milliseconds(wait), incompleteCheck: check))
+                                      deadline: deadline, incompleteCheck: check))
+        timers.add(job.id, due: deadline)
+        if let check { timers.add(job.id, due: check) }
         if job.aggregator.firstOpenEpoch <= epoch, job.closeDeadline == nil {
-            job.closeDeadline = .now() + .milliseconds(configuration.closeTimeoutMilliseconds)
+            let close = DispatchTime.now() + .milliseconds(configuration.closeTimeoutMilliseconds)
+            job.closeDeadline = close
+            timers.add(job.id, due: close)
         }
         account(job)
     }
@@ -523,12 +525,18 @@ final class DaemonServer {
     // MARK: - tests
 
     private func markReady(_ job: Job) {
-        if !job.closedEpochs.isEmpty, !job.testInFlight, !readyJobs.contains(job.id) { readyJobs.append(job.id) }
+        if !job.closedEpochs.isEmpty, !job.testInFlight, readyJobSet.insert(job.id).inserted { readyJobs.append(job.id) }
     }
 
     private func dispatchTests() {
-        while testsInFlight < configuration.testWorkers, !readyJobs.isEmpty {
-            let id = readyJobs.removeFirst()
+        while testsInFlight < configuration.testWorkers, readyHead < readyJobs.count {
+            let id = readyJobs[readyHead]
+            readyHead += 1
+            if readyHead > 1024, readyHead * 2 > readyJobs.count {
+                readyJobs.removeFirst(readyHead)
+                readyHead = 0
+            }
+            readyJobSet.remove(id)
             guard let job = jobs[id], !job.testInFlight, !job.closedEpochs.isEmpty, job.isWarmingUp else { continue }
             let work = EpochTest.Work(
                 jobID: job.id, spec: job.spec, specBytes: (try? job.spec.serializedBytes()) ?? [], access: job.access,
@@ -667,11 +675,8 @@ final class DaemonServer {
 
     private func expireDeadlines() {
         let now = DispatchTime.now()
-        for id in timedJobs {
-            guard let job = jobs[id], job.closeDeadline != nil || !job.waiters.isEmpty else {
-                timedJobs.remove(id)
-                continue
-            }
+        for id in timers.popDue(now: now) {
+            guard let job = jobs[id], job.closeDeadline != nil || !job.waiters.isEmpty else { continue }
             if let deadline = job.closeDeadline, deadline <= now {
                 job.closeDeadline = nil
                 counters.add("epochs.closed_incomplete")
@@ -679,7 +684,9 @@ final class DaemonServer {
                 account(job)
                 markReady(job)
                 if job.waiters.contains(where: { $0.epoch >= job.aggregator.firstOpenEpoch }) {
-                    job.closeDeadline = now + .milliseconds(configuration.closeTimeoutMilliseconds)
+                    let close = now + .milliseconds(configuration.closeTimeoutMilliseconds)
+                    job.closeDeadline = close
+                    timers.add(job.id, due: close)
                 }
             }
             guard job.waiters.contains(where: { $0.deadline <= now || ($0.incompleteCheck ?? .distantFuture) <= now }) else { continue }

@@ -10,6 +10,8 @@ public final class JobStoreReader {
     private let database: SQLiteDatabase
     /// Stores before schema 2 have no model or posterior columns.
     private let hasTestDetails: Bool
+    /// Schema 3 on: jobs have an owner column.
+    private let hasOwners: Bool
 
     /// Opens `<directory>/autowu.sqlite3`; throws `StoreError` when there is no store there or it is not one.
     public init(directory: String) throws {
@@ -30,6 +32,7 @@ public final class JobStoreReader {
                 throw StoreError.unsupportedSchemaVersion(found: version, supported: JobStore.schemaVersion)
             }
             hasTestDetails = version >= 2
+            hasOwners = version >= 3
         } catch let error as SQLiteError {
             throw StoreError.cannotOpen(path: path, underlying: error)
         }
@@ -37,7 +40,8 @@ public final class JobStoreReader {
 
     /// The job with this id, whatever its phase, or nil.
     public func job(_ id: String) throws -> StoredJob? {
-        let statement = try database.prepare("SELECT \(JobStore.jobColumns) FROM jobs WHERE job_id = ?1")
+        let columns = hasOwners ? JobStore.jobColumns : JobStore.jobColumns.replacingOccurrences(of: "owner_uid", with: "NULL")
+        let statement = try database.prepare("SELECT \(columns) FROM jobs WHERE job_id = ?1")
         try statement.bind(id, at: 1)
         return try statement.step() ? JobStore.job(from: statement) : nil
     }

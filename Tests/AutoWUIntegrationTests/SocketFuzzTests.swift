@@ -136,7 +136,7 @@ import ZeroMQ
         #expect(sent.replies > 0, "the daemon answered the vandal too")
         #expect(daemon.process?.isRunning == true, "the daemon stayed up: \(daemon.log.suffix(2000))")
         #expect(rates[0].map(\.bitPattern) == rates[1].map(\.bitPattern))
-        let job = try #require(try status(daemon, job: "steady").jobs.first)
+        let job = try #require(try status(daemon, job: "steady", token: "own").jobs.first)
         let expected = try #require(try expectedDecision(trace: trace, spec: jobSpec, jobID: "steady"))
         #expect(job.decision.step == UInt64(expected.step) && job.decision.learningRate == expected.learningRate,
                 "the fuzz changed no decision")

@@ -100,7 +100,7 @@ import Testing
         let directory = try TemporaryDirectory()
         let store = try JobStore(directory: directory.path)
         #expect(try pragmaText(store.path, "PRAGMA journal_mode") == "wal")
-        #expect(try pragmaText(store.path, "PRAGMA user_version") == "2")
+        #expect(try pragmaText(store.path, "PRAGMA user_version") == "3")
         #expect(try pragmaText(store.path, "PRAGMA integrity_check") == "ok")
         #expect(try pragmaText(store.path, "PRAGMA foreign_key_check") == "")
     }
@@ -280,7 +280,7 @@ import Testing
         try store.save(makeJob("a", version: 1))
         try store.checkWritable()
         #expect(try store.job("a")?.version == 1, "the check changes nothing")
-        #expect(try pragmaText(store.path, "PRAGMA user_version") == "2")
+        #expect(try pragmaText(store.path, "PRAGMA user_version") == "3")
         // A read-only or full file system: tested on real mounts (AutoWUIntegrationTests/StoreFaultTests).
     }
 
@@ -288,7 +288,7 @@ import Testing
         let directory = try TemporaryDirectory()
         let path = try JobStore(directory: directory.path).path
         try SQLiteDatabase(path: path).execute("PRAGMA user_version = 99")
-        #expect(throws: StoreError.unsupportedSchemaVersion(found: 99, supported: 2)) {
+        #expect(throws: StoreError.unsupportedSchemaVersion(found: 99, supported: 3)) {
             try JobStore(directory: directory.path)
         }
     }

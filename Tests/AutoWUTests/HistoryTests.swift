@@ -124,8 +124,9 @@ import Testing
         #expect(try pragma(path, "PRAGMA user_version") == 1, "the reader never migrates")
 
         let store = try JobStore(directory: directory)
-        #expect(try pragma(path, "PRAGMA user_version") == 2)
+        #expect(try pragma(path, "PRAGMA user_version") == 3)
         #expect(try store.verdicts(jobID: "old").map(\.model) == [nil])
+        #expect(try store.job("old")?.ownerUID == nil, "a job from before owners has none")
         #expect(try store.verdicts(jobID: "old").map(\.verdict) == [try verdict.wire().serializedBytes()])
     }
 
