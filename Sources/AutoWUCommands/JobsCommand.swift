@@ -52,6 +52,9 @@ struct JobsCommand: ParsableCommand {
                 print(try list.jsonString())
             } else {
                 print(Self.table(list, counters: counters), terminator: "")
+                if job == nil, let live = list.daemon.counters["jobs.live"], live > UInt64(list.jobs.count) {
+                    print("(\(live - UInt64(list.jobs.count)) more jobs of this daemon are not shown: a job shows to its token (AUTOWU_TOKEN or --token), its owner's MUNGE credential and admins)")
+                }
             }
         case .error(let error)?:
             throw CommandFailure(message: "error: \(error.code): \(error.message)")

@@ -114,9 +114,18 @@ struct SimulateCommand: ParsableCommand {
             $0.decisionDelaySteps = UInt64(max(0, decisionDelaySteps))
         }
         try Simulation.prepare(ranks: ranks * jobs)
-        let ids = jobs == 1 ? [jobID] : (0..<jobs).map { "\(jobID)-\($0)" }
+        // With MUNGE the job's name is its owner's (SPEC section 3): nobody else can register it first.
+        let prefix = "u\(getuid()):"
+        let baseID = munge && !jobID.hasPrefix(prefix) ? prefix + jobID : jobID
+        let ids = jobs == 1 ? [baseID] : (0..<jobs).map { "\(baseID)-\($0)" }
+        let given = token ?? ProcessInfo.processInfo.environment["AUTOWU_TOKEN"]
+        let jobToken = given ?? (munge ? "" : TokenCommand.newToken())
+        if given == nil, !jobToken.isEmpty {
+            // Without it nobody but an admin could read the job afterwards.
+            FileHandle.standardError.write(Data("autowu simulate: made the token \(jobToken) for this run: export AUTOWU_TOKEN=\(jobToken) to read its jobs (autowu jobs) or to play more of their ranks\n".utf8))
+        }
         var simulation = Simulation(trace: loaded.losses, spec: spec, endpoints: endpoints,
-                                    token: token ?? ProcessInfo.processInfo.environment["AUTOWU_TOKEN"] ?? TokenCommand.newToken(), ranks: ranks, firstRank: firstRank,
+                                    token: jobToken, ranks: ranks, firstRank: firstRank,
                                     batchSize: batchSize, stepIntervalMicroseconds: stepIntervalUs, waitBoundSeconds: waitBound)
         simulation.useMunge = munge
         let result = simulation.run(jobIDs: ids)

@@ -26,9 +26,11 @@ struct AccessPolicy: Sendable {
         do {
             identity = try Munge.decode(credential, socket: mungeSocket)
         } catch {
-            let hint = error.isReplay ? " (a credential is good for one message: make a fresh one for each, retries included)"
-                : error.code == -1 ? "" : " (is munged running here with the cluster's key?)"
-            throw ProtocolError(.errorUnauthorized, "the MUNGE credential was refused: \(error.message)\(hint)")
+            // The daemon's own MUNGE may be what fails: a token works meanwhile.
+            let ownSide = error.code == 6 || error.code == 7 || error.code == -1
+            throw ProtocolError(.errorUnauthorized, "the MUNGE credential was refused: \(error.message)"
+                + (error.hint.map { " (\($0))" } ?? "")
+                + (ownSide ? "; this is the daemon's MUNGE, not yours: give the job a token (AUTOWU_TOKEN) meanwhile" : ""))
         }
         guard identity.payload == payload else {
             throw ProtocolError(.errorUnauthorized, "the MUNGE credential was made for \"\(identity.payload.prefix(140))\", not for \"\(payload)\": make one whose payload is the request's job id")
@@ -48,11 +50,12 @@ struct AccessPolicy: Sendable {
         return false
     }
 
-    /// What `caller` is told when it may not act on job `jobID`.
-    func refusal(jobID: String, _ access: JobAccess, _ caller: Caller) -> ProtocolError {
+    /// What `caller` is told when it may not act on job `jobID`; `credentials`: the request could carry a
+    /// MUNGE credential (a snapshot cannot).
+    func refusal(jobID: String, _ access: JobAccess, _ caller: Caller, credentials: Bool = true) -> ProtocolError {
         var ways: [String] = []
         if !access.tokenHash.isEmpty { ways.append(caller.token.isEmpty ? "its token (AUTOWU_TOKEN)" : "its token (this one does not match)") }
-        if let owner = access.ownerUID {
+        if credentials, let owner = access.ownerUID {
             ways.append(caller.uid.map { "a MUNGE credential of its owner, uid \(owner) (this one is uid \($0))" }
                 ?? "a MUNGE credential of its owner, uid \(owner)")
         }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Munge
 
@@ -17,10 +18,10 @@ public enum AccessReport {
             logger.warning("anonymous jobs allowed (--allow-anonymous): anyone who reaches the sockets may act on a job without a token")
         }
         if let reason = Munge.probe(socket: configuration.mungeSocket) {
-            logger.info("MUNGE credentials cannot be checked, so jobs need tokens", metadata: ["reason": "\(reason)"])
+            logger.warning("MUNGE credentials cannot be checked, so jobs need tokens (ranks that send credentials are refused)", metadata: ["reason": "\(reason)"])
         } else {
             logger.info("MUNGE credentials are checked: a job registered with one belongs to its uid",
-                        metadata: ["admins": "\(configuration.adminUIDs.sorted())"])
+                        metadata: ["admins": "\(configuration.adminUIDs.union([UInt32(geteuid())]).sorted())"])
         }
     }
 }

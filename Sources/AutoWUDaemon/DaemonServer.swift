@@ -321,9 +321,10 @@ final class DaemonServer {
         }
     }
 
-    private func job(_ id: String, caller: AccessPolicy.Caller) throws -> Job {
+    /// `credentials`: whether the request could have carried a MUNGE credential (a snapshot cannot).
+    private func job(_ id: String, caller: AccessPolicy.Caller, credentials: Bool = true) throws -> Job {
         guard let job = jobs[id] else { throw ProtocolError(.errorUnknownJob, "no job \"\(id)\" is registered") }
-        guard mayAct(caller, on: job) else { throw policy.refusal(jobID: id, job.access, caller) }
+        guard mayAct(caller, on: job) else { throw policy.refusal(jobID: id, job.access, caller, credentials: credentials) }
         return job
     }
 
@@ -352,6 +353,10 @@ final class DaemonServer {
         let spec = try register.spec.normalized(jobID: register.jobID)
         if let existing = jobs[register.jobID] {
             let job = try job(register.jobID, caller: caller)
+            // The owner's uid lets a rank in, but its own token would go with its losses, which would be dropped.
+            if !caller.token.isEmpty, !job.access.tokenHash.isEmpty, !job.accepts(token: caller.token) {
+                throw ProtocolError(.errorUnauthorized, "job \"\(register.jobID)\" has another token than the one this rank brings, so its losses and snapshots would be refused: give every rank the same AUTOWU_TOKEN, or, with MUNGE, none at all (the daemon then gives each rank the job's)")
+            }
             guard existing.spec == spec else {
                 throw ProtocolError(.errorConflict, "job \"\(register.jobID)\" is registered with other parameters")
             }
@@ -426,7 +431,7 @@ final class DaemonServer {
     private func handleSnapshot(_ snapshot: Autowu_V1_Snapshot, peer: [UInt8], requestID: UInt64) throws {
         let caller = AccessPolicy.Caller(token: snapshot.token, uid: nil)
         if let broken = try brokenJob(snapshot.jobID, caller: caller) { throw broken.error }
-        let job = try job(snapshot.jobID, caller: caller)
+        let job = try job(snapshot.jobID, caller: caller, credentials: false)
         try checkRank(snapshot.rank, jobID: job.id, worldSize: job.spec.worldSize)
         // Refused before anything is merged: a longer wait would outlast the client's request timeout.
         guard snapshot.waitMs <= WireProtocol.maximumWaitMilliseconds else {

@@ -17,6 +17,18 @@ public enum Munge {
         public var message: String
         /// MUNGE refuses a credential decoded before: each message needs a fresh one.
         public var isReplay: Bool { code == 17 }
+        /// What the error most likely means for whoever sent the credential, or nil.
+        public var hint: String? {
+            switch code {
+            case 17: "a credential is good for one message: make a fresh one for each, retries included"
+            case 6, 7: "the checking side cannot reach munged: is it running there (and its socket the one configured)?"
+            case 15, 16: "too old or from the future: the clocks of the two hosts are apart, or it was sent long after it was made"
+            case 8, 9, 10, 11, 12, 14: "not a credential of this cluster's MUNGE key"
+            case 13: "another MUNGE realm"
+            case -1: "libmunge is not installed where it is checked"
+            default: nil
+            }
+        }
         public var description: String { message }
     }
 

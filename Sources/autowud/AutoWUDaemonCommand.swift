@@ -56,7 +56,7 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
     var allowAnonymous = false
 
     @Option(help: ArgumentHelp(
-        "A uid whose MUNGE credentials may read and expire every job (repeatable); the daemon's own user always may.",
+        "A uid whose MUNGE credentials may read, register ranks of and expire every job (repeatable); the daemon's own user always may.",
         valueName: "uid"))
     var adminUid: [UInt32] = []
 
@@ -102,6 +102,9 @@ struct AutoWUDaemonCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The store holds every job's state: what the daemon creates (data directory, database, keys, ipc://
+        // sockets) is its user's alone, whatever the umask it was started with; Status is not the only door.
+        umask(0o077)
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let format = logFormat
         LoggingSystem.bootstrap { label in format.handler(label: label, level: level) }

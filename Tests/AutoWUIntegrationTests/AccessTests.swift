@@ -131,6 +131,9 @@ import ZeroMQ
         #expect(rank0.job.version == 1 && rank0.jobToken.count == 64)
         let rank1 = try #require(try register(raw, "u0:train", credential: try root("u0:train"), rank: 1))
         #expect(rank1.jobToken == rank0.jobToken)
+        // The owner's uid with a token of its own: refused now, not at its first gate with its losses dropped.
+        let mismatched = try #require(try register(raw, "u0:train", token: "mine", credential: try root("u0:train"), rank: 1)?.error)
+        #expect(mismatched.code == .errorUnauthorized && mismatched.message.contains("another token than the one this rank brings"))
         let snapshot = try raw.request(request(.snapshot(.with { $0.jobID = "u0:train"; $0.token = rank0.jobToken; $0.needEpoch = -1 })))
         #expect(snapshot?.job.jobID == "u0:train", "the made token works for the ranks' other messages")
 

@@ -360,7 +360,10 @@ class RankClient:
         self._open_dealer()
 
     def _register(self, deadline: float) -> None:
-        body = pb.Register(job_id=self.job_id, token=self.token, rank=self.rank, spec=self.spec)
+        # A token the daemon made is asked for again, not shown: after a new incarnation it is another one, and
+        # the daemon refuses a Register whose token is not the job's.
+        token = "" if self._token_from_daemon else self.token
+        body = pb.Register(job_id=self.job_id, token=token, rank=self.rank, spec=self.spec)
         self.stats["registers"] += 1
         try:
             reply = self._call("register", body, deadline, fresh=self._credential_for(self.job_id))
