@@ -1,3 +1,4 @@
+import AutoWU
 import AutoWUProtocol
 import Dispatch
 import SwiftProtobuf

@@ -1,3 +1,4 @@
+import AutoWU
 import AutoWUClient
 import AutoWUProtocol
 import Dispatch

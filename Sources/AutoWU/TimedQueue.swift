@@ -1,14 +1,16 @@
-/// What is due when, earliest first: a binary min-heap, so that one thread can run the timers of tens of
-/// thousands of simulated ranks without scanning them all.
-struct TimedQueue<Item> {
+/// What is due when, earliest first: a binary min-heap, so that one thread can run tens of thousands of
+/// timers without scanning them all (the daemon's waiting requests, `autowu load`'s simulated ranks).
+public struct TimedQueue<Item> {
     private var heap: [(due: UInt64, item: Item)] = []
 
-    var isEmpty: Bool { heap.isEmpty }
-    var count: Int { heap.count }
-    /// The earliest due time (uptime ns), if anything is queued.
-    var nextDue: UInt64? { heap.first?.due }
+    public init() {}
 
-    mutating func insert(_ item: Item, due: UInt64) {
+    public var isEmpty: Bool { heap.isEmpty }
+    public var count: Int { heap.count }
+    /// The earliest due time (uptime ns), if anything is queued.
+    public var nextDue: UInt64? { heap.first?.due }
+
+    public mutating func insert(_ item: Item, due: UInt64) {
         heap.append((due, item))
         var child = heap.count - 1
         while child > 0 {
@@ -20,7 +22,7 @@ struct TimedQueue<Item> {
     }
 
     /// Removes and returns the earliest item if it is due at `now`.
-    mutating func popDue(now: UInt64) -> (due: UInt64, item: Item)? {
+    public mutating func popDue(now: UInt64) -> (due: UInt64, item: Item)? {
         guard let first = heap.first, first.due <= now else { return nil }
         let last = heap.removeLast()
         guard !heap.isEmpty else { return first }
