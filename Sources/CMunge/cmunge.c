@@ -4,11 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 // The few declarations of munge.h used here (MUNGE 0.5, an ABI stable since 2004).
 typedef struct munge_ctx *munge_ctx_t;
-enum { MUNGE_OPT_SOCKET = 8 };
+enum { MUNGE_OPT_SOCKET = 8, EMUNGE_SOCKET = 6 };
 
 static struct {
     int (*encode)(char **, munge_ctx_t, const void *, int);
@@ -17,6 +21,7 @@ static struct {
     munge_ctx_t (*ctx_create)(void);
     void (*ctx_destroy)(munge_ctx_t);
     int (*ctx_set)(munge_ctx_t, int, ...);
+    int (*ctx_get)(munge_ctx_t, int, ...);
     const char *(*ctx_strerror)(munge_ctx_t);
 } lib;
 static const char *load_error;
@@ -37,7 +42,8 @@ static void load(void) {
     lib.ctx_destroy = dlsym(handle, "munge_ctx_destroy");
     lib.ctx_set = dlsym(handle, "munge_ctx_set");
     lib.ctx_strerror = dlsym(handle, "munge_ctx_strerror");
-    if (!lib.encode || !lib.decode || !lib.strerror || !lib.ctx_create || !lib.ctx_destroy || !lib.ctx_set || !lib.ctx_strerror) {
+    lib.ctx_get = dlsym(handle, "munge_ctx_get");
+    if (!lib.encode || !lib.decode || !lib.strerror || !lib.ctx_create || !lib.ctx_destroy || !lib.ctx_set || !lib.ctx_get || !lib.ctx_strerror) {
         load_error = "libmunge.so.2 lacks a function autowu needs";
     }
 }
@@ -70,10 +76,32 @@ static const char *describe(int err, munge_ctx_t ctx) {
     return error_message;
 }
 
+// libmunge retries a refused connection for about two seconds before it gives up; a client that only tries
+// MUNGE where it answers (autowu jobs, top) would stall that long on every request where munged is down. One
+// connect of our own says at once whether anything listens.
+static int socket_answers(munge_ctx_t ctx, const char **message) {
+    char *path = NULL;
+    if (lib.ctx_get(ctx, MUNGE_OPT_SOCKET, &path) != 0 || !path) return 0;
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof address.sun_path) return 0;
+    strcpy(address.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    int connected = connect(fd, (struct sockaddr *)&address, sizeof address);
+    int reason = errno;
+    close(fd);
+    if (connected == 0 || (reason != ECONNREFUSED && reason != ENOENT)) return 0;
+    snprintf(error_message, sizeof error_message, "Failed to connect to \"%s\": %s", path, strerror(reason));
+    *message = error_message;
+    return EMUNGE_SOCKET;
+}
+
 int autowu_munge_encode(const char *payload, int length, const char *socket, char **credential, const char **message) {
     munge_ctx_t ctx;
     int err = context(socket, &ctx, message);
     if (err != 0) return err;
+    err = socket_answers(ctx, message);
+    if (err != 0) { lib.ctx_destroy(ctx); return err; }
     err = lib.encode(credential, ctx, payload, length);
     *message = err ? describe(err, ctx) : NULL;
     if (ctx) lib.ctx_destroy(ctx);
@@ -87,6 +115,8 @@ int autowu_munge_decode(const char *credential, const char *socket, char **paylo
     *length = 0;
     int err = context(socket, &ctx, message);
     if (err != 0) return err;
+    err = socket_answers(ctx, message);
+    if (err != 0) { lib.ctx_destroy(ctx); return err; }
     void *buffer = NULL;
     uid_t u = (uid_t)-1;
     gid_t g = (gid_t)-1;

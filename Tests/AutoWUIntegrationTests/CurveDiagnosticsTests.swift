@@ -42,6 +42,8 @@ struct CurveDiagnosticsTests {
         var environment = ProcessInfo.processInfo.environment
         environment["AUTOWU_SERVER_KEY"] = publicKey
         for key in ["AUTOWU_ENDPOINT", "AUTOWU_CONTROL", "AUTOWU_INGEST", "AUTOWU_EVENTS"] { environment.removeValue(forKey: key) }
+        // The job's token, for `jobs` to see it: no test may depend on a munged running on the host.
+        environment["AUTOWU_TOKEN"] = "keygen-test-token"
         let endpoint = "tcp://127.0.0.1:\(port)"
         let simulated = try runProcess(Self.autowu, [
             "simulate", BuildProducts.repository.appendingPathComponent("traces/digits_bs512_seed0_spe3_ep120_W360.csv").path,

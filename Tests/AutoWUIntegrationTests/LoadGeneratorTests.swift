@@ -25,7 +25,7 @@ import Testing
         let daemon = try DaemonProcess()
         let output = try runProcess(BuildProducts.executable("autowu"), [
             "load", "--jobs", "20", "--ranks", "8", "--steps-per-epoch", "10", "--epochs", "4",
-            "--steps-per-second", "100", "--json"], environment: daemon.environment, timeoutSeconds: 300)
+            "--steps-per-second", "100", "--token", "load-test-token", "--json"], environment: daemon.environment, timeoutSeconds: 300)
         #expect(output.status == 0, "\(output.stderr)\n\(daemon.log.suffix(3000))")
         let report = try JSONDecoder().decode(Report.self, from: Data(output.stdout.utf8))
         #expect(report.jobs == 20 && report.ranks == 8 && report.epochs == 4)
@@ -37,7 +37,7 @@ import Testing
         #expect(report.errors.isEmpty, "\(report.errors)")
         #expect(report.failures.isEmpty, "\(report.failures)")
         #expect(report.losses_sent == 20 * 8 * 4 * 10)
-        let list = try status(daemon)
+        let list = try status(daemon, token: "load-test-token")
         #expect(list.jobs.count == 20)
         #expect(list.jobs.allSatisfy { $0.plan.decidedThroughEpoch == 3 && $0.stepsSeen == 40 }, "\(list.jobs.map(\.plan.decidedThroughEpoch))")
         #expect(daemon.stop() == 0)

@@ -60,6 +60,9 @@ struct LoadCommand: ParsableCommand {
     @Option(help: "Job ids are PREFIX-RUN-N, RUN random per run.")
     var jobPrefix = "load"
 
+    @Option(help: "One token for every job, so that `autowu jobs` with AUTOWU_TOKEN shows them all afterwards (default: a random token per job).")
+    var token: String?
+
     @Option(help: "The daemon's control endpoint tcp://HOST:PORT (ingest PORT+1, events PORT+2); default: AUTOWU_* or local defaults.")
     var endpoint: String?
 
@@ -82,6 +85,9 @@ struct LoadCommand: ParsableCommand {
         guard waitMs >= 1, waitMs <= Int(WireProtocol.maximumWaitMilliseconds), controlSockets >= 1 else {
             throw ValidationError("--wait-ms must lie in 1...\(WireProtocol.maximumWaitMilliseconds), --control-sockets be at least 1")
         }
+        if let token, token.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw ValidationError("--token must not be empty")
+        }
     }
 
     func run() throws {
@@ -94,6 +100,7 @@ struct LoadCommand: ParsableCommand {
                 decisionDelaySteps: decisionDelaySteps, waitMilliseconds: UInt32(waitMs), controlSockets: controlSockets,
                 sendPending: pending, jobPrefix: jobPrefix, curve: LoadCurve(trace: try trace.map { try LossTrace.read(path: $0).losses }))
             loaded.daemonPID = daemonPid
+            loaded.token = token
             settings = loaded
         } catch {
             throw CommandFailure(message: "error: \(error)")

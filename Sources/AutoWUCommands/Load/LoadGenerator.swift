@@ -30,6 +30,8 @@ final class LoadGenerator {
         /// Send each epoch's losses with its snapshot instead of waiting for an ERROR_INCOMPLETE.
         var sendPending = false
         var jobPrefix = "load"
+        /// One token for every job (to read them all back with it afterwards); nil: a random one per job.
+        var token: String?
         var curve = LoadCurve(trace: nil)
         /// Registrations in flight at once.
         var registrationWindow = 256
@@ -65,7 +67,7 @@ final class LoadGenerator {
         let run = String(UInt32.random(in: 0 ... .max), radix: 16)
         jobIDs = (0..<settings.jobs).map { "\(settings.jobPrefix)-\(run)-\($0)" }
         // Every job has a secret of its own, as the Slurm scripts give one (the daemon will require it).
-        tokens = (0..<settings.jobs).map { _ in (0..<4).map { _ in String(UInt64.random(in: 0 ... .max), radix: 16) }.joined() }
+        tokens = (0..<settings.jobs).map { _ in settings.token ?? (0..<4).map { _ in String(UInt64.random(in: 0 ... .max), radix: 16) }.joined() }
         topics = jobIDs.map { WireProtocol.ingestTopic(jobID: $0) }
         decidingVersions = Array(repeating: [], count: settings.jobs)
         incarnations = Array(repeating: 0, count: settings.jobs)

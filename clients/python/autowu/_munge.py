@@ -11,7 +11,9 @@ munged's socket is ``AUTOWU_MUNGE_SOCKET``, else libmunge's default (``/run/mung
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
+import socket as _socket
 import threading
 from typing import Mapping, Optional
 
@@ -45,6 +47,7 @@ def _library() -> tuple:
                 lib.munge_ctx_destroy.argtypes = [ctypes.c_void_p]
                 # munge_ctx_set is variadic: argtypes stay unset, each argument is passed as its C type.
                 lib.munge_ctx_set.restype = ctypes.c_int
+                lib.munge_ctx_get.restype = ctypes.c_int
                 lib.munge_ctx_strerror.restype = ctypes.c_char_p
                 lib.munge_ctx_strerror.argtypes = [ctypes.c_void_p]
                 lib.munge_strerror.restype = ctypes.c_char_p
@@ -85,6 +88,7 @@ def encode(payload: str, socket: Optional[str] = None) -> str:
                                     ctypes.c_char_p(os.fsencode(socket)))
             if err != 0:
                 raise MungeError(f"MUNGE refused the socket {socket!r}: {_message(lib, ctx, err)}")
+        _refuse_fast(lib, ctx)
         credential = ctypes.c_void_p()
         err = lib.munge_encode(ctypes.byref(credential), ctx, data, len(data))
         try:
@@ -98,6 +102,24 @@ def encode(payload: str, socket: Optional[str] = None) -> str:
                 free(credential)
     finally:
         lib.munge_ctx_destroy(ctx)
+
+
+def _refuse_fast(lib, ctx) -> None:
+    """Raises at once when nothing listens on munged's socket: libmunge would retry for about two seconds, and
+    ``auto`` callers (status, expire, a rank choosing its credentials) only try MUNGE where it answers."""
+    path = ctypes.c_char_p()
+    if lib.munge_ctx_get(ctypes.c_void_p(ctx), ctypes.c_int(_MUNGE_OPT_SOCKET), ctypes.byref(path)) != 0 or not path.value:
+        return
+    where = os.fsdecode(path.value)
+    probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        probe.connect(where)
+    except OSError as e:
+        if e.errno in (errno.ECONNREFUSED, errno.ENOENT):
+            raise MungeError(f"MUNGE cannot make a credential: nothing listens on munged's socket {where!r} "
+                             f"({os.strerror(e.errno)}); start munged, or set AUTOWU_MUNGE_SOCKET to its socket") from None
+    finally:
+        probe.close()
 
 
 def _message(lib, ctx, err: int) -> str:

@@ -133,8 +133,9 @@ class RealDaemon:
             env["AUTOWU_TOKEN"] = ""
         return env
 
-    def status(self, job_id: str) -> pb.JobState:
-        jobs = autowu_client.status(job_id, control=self.control, timeout=10.0).jobs
+    def status(self, job_id: str, token: str = "") -> pb.JobState:
+        """``token``: the job's, if it has one (no test may rely on a munged running on the host)."""
+        jobs = autowu_client.status(job_id, token=token, control=self.control, timeout=10.0).jobs
         assert len(jobs) == 1 and jobs[0].job_id == job_id
         return jobs[0]
 

@@ -49,7 +49,7 @@ def test_an_epoch_closed_without_a_rank_names_it_and_the_rank_is_told(tmp_path, 
         assert second.stats["silent_epochs"] == 1
         second.snapshot()  # the same verdict again: said once
         assert second.stats["silent_epochs"] == 1
-        status = daemon.status("silent")
+        status = daemon.status("silent", token="t")
         assert list(status.last_verdict.silent_ranks) == [1] and status.last_verdict.silent_rank_count == 1
         first.close()
         second.close()
