@@ -10,26 +10,23 @@ public struct Replay: Sendable {
         self.solver = solver
     }
 
-    /// `keepingPosterior`: also compute the decisive (last sound) test's posterior, for a plot.
+    /// `keepingPosterior`: also keep the decisive (last sound) test's posterior, for a plot.
     public func run(_ trace: LossTrace, keepingPosterior: Bool = false) throws -> ReplayReport {
         var controller = try WarmupController(configuration: configuration)
         var verdicts: [EpochVerdict] = []
-        var decisive: (before: WarmupController, verdict: EpochVerdict, losses: [Double])?
+        var decisive: EpochVerdict?
         let epochLength = configuration.stepsPerEpoch
         var start = 0
         // A trailing partial epoch is never tested: the controller only sees whole epochs.
         while controller.isWarmingUp, start + epochLength <= trace.losses.count {
             let epoch = Array(trace.losses[start ..< start + epochLength])
-            let before = controller
             let verdict = try controller.endEpoch(epoch, solver: solver)
-            if verdict.check?.model != nil { decisive = (before, verdict, epoch) }
+            if verdict.check?.model != nil { decisive = verdict }
             verdicts.append(verdict)
             start += epochLength
         }
         var report = ReplayReport(verdicts: verdicts, decision: controller.decision, plan: controller.plan)
-        if keepingPosterior, let decisive {
-            report.posterior = decisive.before.posterior(ofTestIn: decisive.verdict, epochLosses: decisive.losses, solver: solver)
-        }
+        if keepingPosterior { report.posterior = decisive?.posterior }
         return report
     }
 }

@@ -24,6 +24,9 @@ struct ReplayOptions: ParsableArguments {
     @Option(help: "The hold policy's flat pace: how many times faster the ramp runs while the loss has not moved (1: the paper's pace). The trace was recorded on some ramp; its losses are read as they are.")
     var flatPace: Double = AutoWUConfiguration(stepsPerEpoch: 1, totalSteps: 1).flatPace
 
+    @Option(help: "The hold policy's lag correction: the decay starts from the LR this many steps before the minimum t*.")
+    var lagSteps: Double = AutoWUConfiguration(stepsPerEpoch: 1, totalSteps: 1).lagSteps
+
     @Option(help: "Steps between an epoch's end and the step its verdict takes effect at: 1 as the daemon's jobs (default), 0 for Algorithm 1 exactly.")
     var decisionDelaySteps = 1
 
@@ -39,6 +42,7 @@ struct ReplayOptions: ParsableArguments {
         configuration.policy = policy
         configuration.patience = patience ?? AutoWUConfiguration.defaultPatience(policy)
         configuration.flatPace = flatPace
+        configuration.lagSteps = lagSteps
         configuration.decisionDelaySteps = decisionDelaySteps
         return configuration
     }

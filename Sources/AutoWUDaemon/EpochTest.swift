@@ -51,7 +51,7 @@ enum EpochTest {
                                 version: Int64(state.version), phase: controller.isWarmingUp ? "warmup" : "decay", updatedAt: now,
                                 ownerUID: work.access.ownerUID)
             // For `autowu plot` and `autowu history`; the store keeps only the latest posterior.
-            let posterior = work.controller.posterior(ofTestIn: verdict, epochLosses: work.epoch.losses, solver: work.solver)
+            let posterior = verdict.posterior
             let stored = StoredVerdict(jobID: work.jobID, epoch: Int64(work.epoch.epoch),
                                        verdict: try wireVerdict.serializedBytes(), recordedAt: now,
                                        model: try verdict.check?.model.map { try json($0) }, posterior: try posterior.map { try json($0) })

@@ -32,3 +32,20 @@ import Testing
         #expect(throws: ProtocolError.self) { try JobParameters(spec: Self.spec { $0.flatPace = pace }, jobID: "j") }
     }
 }
+
+/// The lag correction's field, as the flat pace's.
+@Suite struct LagStepsParameterTests {
+    @Test func theLagReachesTheControllerAndSurvivesNormalisation() throws {
+        let lagged = JobParametersTests.spec { $0.lagSteps = 10 }
+        #expect(try JobParameters(spec: lagged, jobID: "j").configuration.lagSteps == 10)
+        let normalized = try lagged.normalized(jobID: "j")
+        #expect(normalized.hyperparameters.hasLagSteps && normalized.hyperparameters.lagSteps == 10)
+        #expect(!(try JobParametersTests.spec().normalized(jobID: "j")).hyperparameters.hasLagSteps, "0 is not spelled out")
+        #expect(try JobParametersTests.spec { $0.lagSteps = 0 }.normalized(jobID: "j") == JobParametersTests.spec().normalized(jobID: "j"))
+    }
+
+    @Test(arguments: [-1, 2e6, Double.nan, Double.infinity])
+    func aLagOutOfRangeIsAnInvalidArgument(lag: Double) {
+        #expect(throws: ProtocolError.self) { try JobParameters(spec: JobParametersTests.spec { $0.lagSteps = lag }, jobID: "j") }
+    }
+}

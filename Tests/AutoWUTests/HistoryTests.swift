@@ -25,10 +25,9 @@ import Testing
         let encoder = JSONEncoder()
         for (version, start) in stride(from: 0, to: trace.losses.count, by: 12).enumerated() where controller.isWarmingUp {
             let epoch = Array(trace.losses[start..<start + 12])
-            let before = controller
             let verdict = try controller.endEpoch(epoch, solver: .fast)
             verdicts.append(verdict)
-            let posterior = before.posterior(ofTestIn: verdict, epochLosses: epoch, solver: .fast)
+            let posterior = verdict.posterior
             try store.save(
                 StoredJob(jobID: job, spec: [], tokenHash: "", controller: try controller.persisted(), state: [],
                           version: Int64(version + 1), phase: controller.isWarmingUp ? "warmup" : "decay", updatedAt: 1_700_000_000),

@@ -85,7 +85,7 @@ import Testing
         let lastEpoch = trace.losses[(decisive.step - 12)..<decisive.step].sorted()
         #expect(posterior.mean.last! > lastEpoch.first! && posterior.mean.last! < lastEpoch.last!)
         #expect(posterior.deviation.allSatisfy { $0 > 0 && $0 < lastEpoch.last! - lastEpoch.first! })
-        // Without asking, no posterior is computed.
+        // Without asking, the report keeps none.
         #expect(try Replay(configuration: configuration, solver: .fast).run(trace).posterior == nil)
     }
 

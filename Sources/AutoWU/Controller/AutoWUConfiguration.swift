@@ -34,6 +34,11 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
     /// once it has, the rest of the ramp is spread over the rest of the warmup. Time saved where the LR is
     /// too small to matter is spent where the minimum is (docs/decisions.md, "The flat pace").
     public var flatPace = 1.0
+    /// The hold policy's lag correction (the paper's policy ignores it): the decay starts from the warmup
+    /// path's LR this many steps before t*. The loss answers an LR late: momentum averages the last
+    /// ~1/(1-beta) steps' gradients, so the minimum seen at t* belongs to an earlier LR, and on a fast ramp
+    /// the LR at t* itself is already past the stable one (docs/decisions.md, "The lag correction").
+    public var lagSteps = 0.0
     /// How far (in robust noise deviations of the losses) the epoch median must have come down from the first
     /// epoch's for the loss to count as moving.
     public static let progressDeviations = 3.0
@@ -62,7 +67,7 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case stepsPerEpoch, totalSteps, decay, warmupShape, minimumRate, maximumRate, warmupFraction, policy, patience
-        case divergenceFactor, flatPace, test, decisionDelaySteps, seed
+        case divergenceFactor, flatPace, lagSteps, test, decisionDelaySteps, seed
     }
 
     /// The patience a policy uses unless told otherwise.
@@ -82,6 +87,8 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
         patience = try c.decode(Int.self, forKey: .patience)
         divergenceFactor = try c.decode(Double.self, forKey: .divergenceFactor)
         flatPace = try c.decodeIfPresent(Double.self, forKey: .flatPace) ?? 1
+        // Persisted before the lag correction existed: those jobs decay from the LR at t*.
+        lagSteps = try c.decodeIfPresent(Double.self, forKey: .lagSteps) ?? 0
         test = try c.decode(MinimumTestSettings.self, forKey: .test)
         decisionDelaySteps = try c.decode(Int.self, forKey: .decisionDelaySteps)
         seed = try c.decode(UInt64.self, forKey: .seed)
@@ -100,6 +107,7 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
         try require(patience >= 1, "the patience p must be at least 1, got \(patience)")
         try require(divergenceFactor > 1, "the divergence factor must exceed 1 (use infinity to disable the explosion rule), got \(divergenceFactor)")
         try require(flatPace.isFinite && flatPace >= 1 && flatPace <= 100, "the flat pace must lie between 1 and 100, got \(flatPace)")
+        try require(lagSteps.isFinite && lagSteps >= 0 && lagSteps <= 1_000_000, "the lag must lie between 0 and 1e6 steps, got \(lagSteps)")
         try decay.validate()
         try test.validate()
     }

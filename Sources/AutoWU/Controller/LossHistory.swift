@@ -3,8 +3,8 @@ import Foundation
 /// The losses of the warmup so far, one per step from step 0. Non-finite losses are kept (they hold their
 /// index: x_j = j / N).
 ///
-/// Encoded as the raw little-endian IEEE-754 bytes in one `Data` value (base64 in JSON): exact for every
-/// double, NaN and inf included, and a single string instead of N numbers keeps saving a long warmup cheap.
+/// Encoded as `RawDoubles`: exact, and saving a long warmup stays cheap (histories stored as arrays of byte
+/// values before are read too).
 public struct LossHistory: Sendable, Equatable, Codable {
     public private(set) var values: [Double] = []
 
@@ -15,23 +15,11 @@ public struct LossHistory: Sendable, Equatable, Codable {
     mutating func append(contentsOf losses: [Double]) { values += losses }
 
     public init(from decoder: any Decoder) throws {
-        let bytes = try Data(from: decoder)
-        guard bytes.count % 8 == 0 else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "loss history of \(bytes.count) bytes is not a whole number of doubles"))
-        }
-        values = stride(from: 0, to: bytes.count, by: 8).map { offset in
-            var bits: UInt64 = 0
-            for index in 0..<8 { bits |= UInt64(bytes[bytes.startIndex + offset + index]) << (8 * index) }
-            return Double(bitPattern: bits)
-        }
+        values = try RawDoubles.decode(from: decoder, legacy: .byteArray)
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var bytes = Data(capacity: values.count * 8)
-        for value in values {
-            withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
-        }
-        try bytes.encode(to: encoder)
+        try RawDoubles.encode(values, to: encoder)
     }
 
     public static func == (a: LossHistory, b: LossHistory) -> Bool {

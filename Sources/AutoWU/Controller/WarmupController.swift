@@ -192,10 +192,11 @@ public struct WarmupController: Sendable, Equatable, Codable {
         return drop > 10 * noise && median - best > 0.5 * drop
     }
 
-    /// Eq. 5: the decay starts from the warmup path's LR at t*.
+    /// Eq. 5: the decay starts from the warmup path's LR at t* (the hold policy: `lagSteps` before it).
     private mutating func decide(_ reason: SwitchReason, epoch: Int, step: Int, minimumStep: Double) -> SwitchDecision {
+        let lag = configuration.policy == .hold ? configuration.lagSteps : 0
         let decision = SwitchDecision(reason: reason, epoch: epoch, step: step,
-                                      learningRate: path.learningRate(at: minimumStep), minimumStep: minimumStep)
+                                      learningRate: path.learningRate(at: max(0, minimumStep - lag)), minimumStep: minimumStep)
         self.decision = decision
         return decision
     }

@@ -18,13 +18,14 @@ public struct MinimumTest<Solver: GaussianProcessSolver>: Sendable {
     /// Runs the test on `losses` (any count, NaN/inf allowed). Moves the warm-started `fit` and the
     /// `sampler` forward, as the reference does from one test to the next.
     public func run(losses rawLosses: [Double], fit: inout HyperparameterFit, sampler: inout SubsetSampler) -> MinimumTestResult {
-        var losses = rawLosses, outliers = 0, noiseDeviation: Double?
+        var losses = rawLosses, outliers = 0, noiseDeviation: Double?, center = 0.0, scale = 1.0
         if settings.kind == .robust {
             let robust = RobustLosses(rawLosses, window: settings.outlierWindow, threshold: settings.outlierThreshold,
                                       targetNoiseVariance: settings.initialNoise)
             losses = robust.values
             outliers = robust.outliers
             noiseDeviation = robust.noiseDeviation
+            (center, scale) = (robust.center, robust.scale)
         }
         let n = Double(losses.count)
         let finite = losses.indices.filter { losses[$0].isFinite }
@@ -60,8 +61,10 @@ public struct MinimumTest<Solver: GaussianProcessSolver>: Sendable {
 
         // Each of C1..C_n votes.
         var pMin: [Double] = [], argminX: [Double] = []
+        var pool = PosteriorPool(gridCount: grid.count)
         for subset in subsets.tests {
             let posterior = solver.posterior(inputs: x(subset), targets: y(subset), model: model, grid: grid)
+            pool.add(posterior)
             let evidence = Self.minimumEvidence(posterior, grid: grid, jitter: settings.differenceJitter)
             pMin.append(evidence.pMin)
             argminX.append(evidence.argminX)
@@ -75,7 +78,8 @@ public struct MinimumTest<Solver: GaussianProcessSolver>: Sendable {
         return MinimumTestResult(pMin: pMin, argminX: argminX, votes: votes,
                                  positive: 2 * votes > settings.testCount, finitePoints: finite.count,
                                  model: model, fitLoss: [initialLoss, finalLoss], outliers: outliers,
-                                 noiseDeviation: noiseDeviation)
+                                 noiseDeviation: noiseDeviation,
+                                 posterior: pool.posterior(grid: grid, n: n, center: center, scale: scale))
     }
 
     /// The fit's state before a job's first test (the reference's starting point).

@@ -20,6 +20,13 @@ public struct MinimumTestResult: Sendable, Equatable, Codable {
     public var note: String?
     /// The robust test's noise deviation of the raw losses (nil for the paper's test).
     public var noiseDeviation: Double?
+    /// The voting posteriors pooled, for plots and history (nil for a test that drew none). Not part of the
+    /// result's coded form: the store keeps it beside the verdict, replay's JSON leaves it out.
+    public var posterior: TestPosterior?
+
+    enum CodingKeys: String, CodingKey {
+        case pMin, argminX, votes, positive, finitePoints, model, fitLoss, outliers, note, noiseDeviation
+    }
 
     /// mean_i argmin_x: t* / t of Eq. 5.
     public var meanArgmin: Double {

@@ -1,5 +1,6 @@
-/// The posterior of one end-of-epoch test, for the eye: the five voting posteriors pooled as an equal
-/// mixture, on a coarse grid, in the losses' own units (the robust test's standardisation undone).
+/// The posterior of one end-of-epoch test, for the eye: the voting posteriors pooled as an equal mixture, on
+/// at most `maximumPoints` of the test's grid, in the losses' own units (the robust test's standardisation
+/// undone). The test pools it as it votes (`PosteriorPool`), so keeping it costs no second GP solve.
 public struct TestPosterior: Sendable, Equatable, Codable {
     /// Steps: x * N for the N losses the test saw.
     public var steps: [Double]
@@ -15,39 +16,58 @@ public struct TestPosterior: Sendable, Equatable, Codable {
         self.mean = mean
         self.deviation = deviation
     }
+
+    enum CodingKeys: String, CodingKey { case steps, mean, deviation }
+
+    /// Stored as raw doubles (three numbers arrays took most of a test's time to encode); posteriors stored
+    /// as arrays of numbers before are read too.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        steps = try RawDoubles.decode(from: c.superDecoder(forKey: .steps), legacy: .numberArray)
+        mean = try RawDoubles.decode(from: c.superDecoder(forKey: .mean), legacy: .numberArray)
+        deviation = try RawDoubles.decode(from: c.superDecoder(forKey: .deviation), legacy: .numberArray)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try RawDoubles.encode(steps, to: c.superEncoder(forKey: .steps))
+        try RawDoubles.encode(mean, to: c.superEncoder(forKey: .mean))
+        try RawDoubles.encode(deviation, to: c.superEncoder(forKey: .deviation))
+    }
 }
 
-extension MinimumTest {
-    /// The posterior of the test that `run(losses:fit:sampler:)` made with `model` from `sampler` (its state
-    /// before that test): the same transformed losses and the same subsets, on `points` grid points.
-    public func pooledPosterior(losses rawLosses: [Double], model: GaussianProcessModel, sampler: SubsetSampler,
-                                points: Int = TestPosterior.maximumPoints) -> TestPosterior? {
-        var losses = rawLosses, center = 0.0, scale = 1.0
-        if settings.kind == .robust {
-            let robust = RobustLosses(rawLosses, window: settings.outlierWindow, threshold: settings.outlierThreshold,
-                                      targetNoiseVariance: settings.initialNoise)
-            (losses, center, scale) = (robust.values, robust.center, robust.scale)
+/// Pools the voting posteriors of a test into a `TestPosterior` while the test runs.
+struct PosteriorPool {
+    /// The grid points kept: both ends and evenly spread indices between them.
+    let indices: [Int]
+    private var sumMean: [Double]
+    private var sumSecond: [Double]
+    private var count = 0
+
+    init(gridCount: Int, points: Int = TestPosterior.maximumPoints) {
+        let kept = min(points, gridCount)
+        indices = kept < 2 ? Array(0..<gridCount)
+            : (0..<kept).map { Int((Double($0) * Double(gridCount - 1) / Double(kept - 1)).rounded()) }
+        sumMean = Array(repeating: 0, count: indices.count)
+        sumSecond = sumMean
+    }
+
+    mutating func add(_ posterior: GridPosterior) {
+        for (k, j) in indices.enumerated() {
+            let mean = posterior.mean[j]
+            sumMean[k] += mean
+            sumSecond[k] += posterior.variance[j] + mean * mean
         }
-        let finite = losses.indices.filter { losses[$0].isFinite }
-        guard !finite.isEmpty, points >= 2 else { return nil }
-        var sampler = sampler
-        let n = Double(losses.count)
-        let grid = (0..<points).map { Double($0) / Double(points - 1) }
-        var sumMean = [Double](repeating: 0, count: points), sumSecond = sumMean
-        let tests = drawSubsets(finite: finite, sampler: &sampler).tests
-        for subset in tests {
-            let posterior = solver.posterior(inputs: subset.map { Double($0) / n }, targets: subset.map { losses[$0] },
-                                             model: model, grid: grid)
-            for j in 0..<points {
-                sumMean[j] += posterior.mean[j]
-                sumSecond[j] += posterior.variance[j] + posterior.mean[j] * posterior.mean[j]
-            }
-        }
-        let count = Double(tests.count)
-        let mean = sumMean.map { $0 / count }
-        let deviation = (0..<points).map { j in max(0, sumSecond[j] / count - mean[j] * mean[j]).squareRoot() * scale }
-        let result = TestPosterior(steps: grid.map { $0 * n }, mean: mean.map { center + scale * $0 }, deviation: deviation)
-        guard result.mean.allSatisfy(\.isFinite), result.deviation.allSatisfy(\.isFinite) else { return nil }
-        return result
+        count += 1
+    }
+
+    /// The mixture on the kept points of `grid`, for `n` losses standardised as `(loss - center) / scale`.
+    func posterior(grid: [Double], n: Double, center: Double, scale: Double) -> TestPosterior? {
+        guard count > 0, indices.count >= 2 else { return nil }
+        let c = Double(count)
+        let mean = sumMean.map { $0 / c }
+        let deviation = mean.indices.map { k in max(0, sumSecond[k] / c - mean[k] * mean[k]).squareRoot() * scale }
+        let result = TestPosterior(steps: indices.map { grid[$0] * n }, mean: mean.map { center + scale * $0 }, deviation: deviation)
+        return result.mean.allSatisfy(\.isFinite) && result.deviation.allSatisfy(\.isFinite) ? result : nil
     }
 }

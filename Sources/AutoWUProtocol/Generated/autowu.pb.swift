@@ -667,6 +667,16 @@ public nonisolated struct Autowu_V1_Hyperparameters: Sendable {
   /// Clears the value of `flatPace`. Subsequent reads from it will return its default value.
   public mutating func clearFlatPace() {self._flatPace = nil}
 
+  /// 0: decay from the LR at t* itself (POLICY_HOLD only; see SPEC section 6)
+  public var lagSteps: Double {
+    get {_lagSteps ?? 0}
+    set {_lagSteps = newValue}
+  }
+  /// Returns true if `lagSteps` has been explicitly set.
+  public var hasLagSteps: Bool {self._lagSteps != nil}
+  /// Clears the value of `lagSteps`. Subsequent reads from it will return its default value.
+  public mutating func clearLagSteps() {self._lagSteps = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -680,6 +690,7 @@ public nonisolated struct Autowu_V1_Hyperparameters: Sendable {
   fileprivate var _cosineFraction: Double? = nil
   fileprivate var _divergenceFactor: Double? = nil
   fileprivate var _flatPace: Double? = nil
+  fileprivate var _lagSteps: Double? = nil
 }
 
 public nonisolated struct Autowu_V1_JobSpec: @unchecked Sendable {
@@ -1700,7 +1711,7 @@ nonisolated extension Autowu_V1_Plan: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Autowu_V1_Hyperparameters: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hyperparameters"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}eta_min\0\u{3}eta_max\0\u{3}rho_w\0\u{3}n_test\0\u{1}confidence\0\u{1}patience\0\u{3}cosine_fraction\0\u{3}divergence_factor\0\u{3}flat_pace\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}eta_min\0\u{3}eta_max\0\u{3}rho_w\0\u{3}n_test\0\u{1}confidence\0\u{1}patience\0\u{3}cosine_fraction\0\u{3}divergence_factor\0\u{3}flat_pace\0\u{3}lag_steps\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1717,6 +1728,7 @@ nonisolated extension Autowu_V1_Hyperparameters: SwiftProtobuf.Message, SwiftPro
       case 7: try { try decoder.decodeSingularDoubleField(value: &self._cosineFraction) }()
       case 8: try { try decoder.decodeSingularDoubleField(value: &self._divergenceFactor) }()
       case 9: try { try decoder.decodeSingularDoubleField(value: &self._flatPace) }()
+      case 10: try { try decoder.decodeSingularDoubleField(value: &self._lagSteps) }()
       default: break
       }
     }
@@ -1754,6 +1766,9 @@ nonisolated extension Autowu_V1_Hyperparameters: SwiftProtobuf.Message, SwiftPro
     try { if let v = self._flatPace {
       try visitor.visitSingularDoubleField(value: v, fieldNumber: 9)
     } }()
+    try { if let v = self._lagSteps {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 10)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1767,6 +1782,7 @@ nonisolated extension Autowu_V1_Hyperparameters: SwiftProtobuf.Message, SwiftPro
     if lhs._cosineFraction != rhs._cosineFraction {return false}
     if lhs._divergenceFactor != rhs._divergenceFactor {return false}
     if lhs._flatPace != rhs._flatPace {return false}
+    if lhs._lagSteps != rhs._lagSteps {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
