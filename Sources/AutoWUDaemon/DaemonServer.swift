@@ -668,9 +668,11 @@ final class DaemonServer {
 
     private func answerWaiters(of job: Job) {
         var waiting: [Job.Waiter] = []
+        var shared: SharedReply?
         for waiter in job.waiters {
             if job.satisfies(epoch: waiter.epoch) {
-                try? send(to: waiter.peer, .with { $0.requestID = waiter.requestID; $0.job = job.state })
+                if shared == nil { shared = try? SharedReply(.with { $0.job = job.state }) }
+                if let shared { send(to: waiter.peer, shared.bytes(requestID: waiter.requestID)) }
             } else {
                 waiting.append(waiter)
             }
@@ -696,6 +698,7 @@ final class DaemonServer {
             }
             guard job.waiters.contains(where: { $0.deadline <= now || ($0.incompleteCheck ?? .distantFuture) <= now }) else { continue }
             var waiting: [Job.Waiter] = []
+            var timeout: (epoch: Int, reply: SharedReply)?
             for var waiter in job.waiters {
                 if let check = waiter.incompleteCheck, check <= now {
                     waiter.incompleteCheck = nil
@@ -709,10 +712,14 @@ final class DaemonServer {
                 }
                 if waiter.deadline <= now {
                     // While the store fails, that is why: ranks are told (and retry, ERROR_INTERNAL), not left guessing.
-                    var error = storeHealth.message.map { ProtocolError(.errorInternal, "epoch \(waiter.epoch) is not decided yet: \($0)") }?.wire
-                        ?? ProtocolError(.errorTimeout, "epoch \(waiter.epoch) is not decided yet").wire
-                    error.job = job.state
-                    try? send(to: waiter.peer, .with { $0.requestID = waiter.requestID; $0.error = error })
+                    // The epoch is in the text: one shared reply serves the waiters of the same epoch.
+                    if timeout == nil || timeout?.epoch != waiter.epoch {
+                        var error = storeHealth.message.map { ProtocolError(.errorInternal, "epoch \(waiter.epoch) is not decided yet: \($0)") }?.wire
+                            ?? ProtocolError(.errorTimeout, "epoch \(waiter.epoch) is not decided yet").wire
+                        error.job = job.state
+                        timeout = (try? SharedReply(.with { $0.error = error })).map { (waiter.epoch, $0) }
+                    }
+                    if let timeout { send(to: waiter.peer, timeout.reply.bytes(requestID: waiter.requestID)) }
                 } else {
                     waiting.append(waiter)
                 }
@@ -777,7 +784,10 @@ final class DaemonServer {
     private func send(to peer: [UInt8], _ reply: Autowu_V1_Reply) throws {
         var reply = reply
         reply.protocolVersion = WireProtocol.version
-        let bytes: [UInt8] = try reply.serializedBytes()
+        send(to: peer, try reply.serializedBytes())
+    }
+
+    private func send(to peer: [UInt8], _ bytes: [UInt8]) {
         // A peer that has gone away is not an error of ours: the ROUTER drops the reply.
         _ = try? control.sendMultipart([peer, [], bytes], dontWait: true)
     }

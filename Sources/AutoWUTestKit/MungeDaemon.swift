@@ -1,7 +1,8 @@
 import Foundation
 
 /// A private munged for tests (as tests/slurm/lib/cluster.sh runs one): its own key and socket in a temporary
-/// directory, so tests neither need nor touch the machine's MUNGE. Stopped (SIGTERM) when the value is gone.
+/// directory, so tests neither need nor touch the machine's MUNGE. Stopped, and its directory removed, when the
+/// value is gone.
 public final class MungeDaemon {
     public let directory: String
     public var socket: String { directory + "/munge.sock" }
@@ -65,8 +66,19 @@ public final class MungeDaemon {
         return status
     }
 
+    /// munged does not always act on SIGTERM promptly (one left running by every test run was found here), and
+    /// it is not our child, so nobody else reaps it: SIGTERM, a second to go, then SIGKILL.
     deinit {
-        if pid > 0 { kill(pid, SIGTERM) }
+        if pid > 0 {
+            kill(pid, SIGTERM)
+            var waited = 0
+            while kill(pid, 0) == 0, waited < 40 {
+                usleep(25_000)
+                waited += 1
+            }
+            if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        }
+        try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// A credential for `payload` made by `user` (e.g. "nobody"), through runuser and the munge tool (whose

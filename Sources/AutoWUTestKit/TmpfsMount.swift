@@ -41,8 +41,7 @@ public final class TmpfsMount: @unchecked Sendable {
     @discardableResult
     public func fill(_ name: String = "filler") throws -> Int {
         let file = path + "/" + name
-        FileManager.default.createFile(atPath: file, contents: nil)
-        let descriptor = open(file, O_WRONLY | O_APPEND)
+        let descriptor = open(file, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         guard descriptor >= 0 else { throw TmpfsMountError.failed("open \(file): errno \(errno)") }
         defer { close(descriptor) }
         var written = 0

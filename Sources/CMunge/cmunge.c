@@ -5,9 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
-#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 // The few declarations of munge.h used here (MUNGE 0.5, an ABI stable since 2004).
@@ -76,22 +75,18 @@ static const char *describe(int err, munge_ctx_t ctx) {
     return error_message;
 }
 
-// libmunge retries a refused connection for about two seconds before it gives up; a client that only tries
-// MUNGE where it answers (autowu jobs, top) would stall that long on every request where munged is down. One
-// connect of our own says at once whether anything listens.
-static int socket_answers(munge_ctx_t ctx, const char **message) {
+// libmunge retries a missing socket for about two seconds before it gives up; a client that only tries MUNGE
+// where it answers (autowu jobs, top) would stall that long on every request where munged is not running.
+// Whether the socket exists says so at once. (A connect of our own would also catch a stale socket, but
+// munged logs every connection that sends nothing.)
+static int socket_exists(munge_ctx_t ctx, const char **message) {
     char *path = NULL;
     if (lib.ctx_get(ctx, MUNGE_OPT_SOCKET, &path) != 0 || !path) return 0;
-    struct sockaddr_un address = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof address.sun_path) return 0;
-    strcpy(address.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return 0;
-    int connected = connect(fd, (struct sockaddr *)&address, sizeof address);
+    struct stat status;
+    if (stat(path, &status) == 0 && S_ISSOCK(status.st_mode)) return 0;
     int reason = errno;
-    close(fd);
-    if (connected == 0 || (reason != ECONNREFUSED && reason != ENOENT)) return 0;
-    snprintf(error_message, sizeof error_message, "Failed to connect to \"%s\": %s", path, strerror(reason));
+    snprintf(error_message, sizeof error_message, "Failed to connect to \"%s\": %s", path,
+             access(path, F_OK) == 0 ? "not a socket" : strerror(reason));
     *message = error_message;
     return EMUNGE_SOCKET;
 }
@@ -100,7 +95,7 @@ int autowu_munge_encode(const char *payload, int length, const char *socket, cha
     munge_ctx_t ctx;
     int err = context(socket, &ctx, message);
     if (err != 0) return err;
-    err = socket_answers(ctx, message);
+    err = socket_exists(ctx, message);
     if (err != 0) { lib.ctx_destroy(ctx); return err; }
     err = lib.encode(credential, ctx, payload, length);
     *message = err ? describe(err, ctx) : NULL;
@@ -115,7 +110,7 @@ int autowu_munge_decode(const char *credential, const char *socket, char **paylo
     *length = 0;
     int err = context(socket, &ctx, message);
     if (err != 0) return err;
-    err = socket_answers(ctx, message);
+    err = socket_exists(ctx, message);
     if (err != 0) { lib.ctx_destroy(ctx); return err; }
     void *buffer = NULL;
     uid_t u = (uid_t)-1;

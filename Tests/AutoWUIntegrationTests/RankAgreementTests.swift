@@ -84,13 +84,13 @@ import Testing
 
 @Suite struct RetentionTests {
     @Test func idleJobsAreKeptForInspectionThenExpire() throws {
-        // 0.0005 h = 1.8 s of retention.
-        let daemon = try DaemonProcess(arguments: ["--retention-hours", "0.0005"])
+        // 0.002 h = 7.2 s of retention: room for a status that waits out libmunge's retries on a stale socket.
+        let daemon = try DaemonProcess(arguments: ["--retention-hours", "0.002"])
         let client = try RankClient(options: RankClient.Options(endpoints: daemon.endpoints, jobID: "short-lived", rank: 0,
                                                                spec: spec(stepsPerEpoch: 3, totalSteps: 720, worldSize: 1)))
         client.close()
         #expect(try status(daemon).jobs.map(\.jobID) == ["short-lived"], "kept while fresh")
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(40)
         while Date() < deadline, try !status(daemon).jobs.isEmpty { usleep(100_000) }
         #expect(try status(daemon).jobs.isEmpty, "expired after the retention")
         #expect(daemon.log.contains("job removed"))

@@ -11,9 +11,8 @@ munged's socket is ``AUTOWU_MUNGE_SOCKET``, else libmunge's default (``/run/mung
 from __future__ import annotations
 
 import ctypes
-import errno
 import os
-import socket as _socket
+import stat
 import threading
 from typing import Mapping, Optional
 
@@ -105,21 +104,21 @@ def encode(payload: str, socket: Optional[str] = None) -> str:
 
 
 def _refuse_fast(lib, ctx) -> None:
-    """Raises at once when nothing listens on munged's socket: libmunge would retry for about two seconds, and
-    ``auto`` callers (status, expire, a rank choosing its credentials) only try MUNGE where it answers."""
+    """Raises at once when munged's socket does not exist: libmunge would retry for about two seconds, and
+    ``auto`` callers (status, expire, a rank choosing its credentials) only try MUNGE where it answers. (A
+    connect of our own would also catch a stale socket, but munged logs every connection that sends nothing.)"""
     path = ctypes.c_char_p()
     if lib.munge_ctx_get(ctypes.c_void_p(ctx), ctypes.c_int(_MUNGE_OPT_SOCKET), ctypes.byref(path)) != 0 or not path.value:
         return
     where = os.fsdecode(path.value)
-    probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        probe.connect(where)
+        if stat.S_ISSOCK(os.stat(where).st_mode):
+            return
+        reason = "not a socket"
     except OSError as e:
-        if e.errno in (errno.ECONNREFUSED, errno.ENOENT):
-            raise MungeError(f"MUNGE cannot make a credential: nothing listens on munged's socket {where!r} "
-                             f"({os.strerror(e.errno)}); start munged, or set AUTOWU_MUNGE_SOCKET to its socket") from None
-    finally:
-        probe.close()
+        reason = os.strerror(e.errno) if e.errno else str(e)
+    raise MungeError(f"MUNGE cannot make a credential: munged's socket {where!r} is missing ({reason}); start "
+                     f"munged, or set AUTOWU_MUNGE_SOCKET to its socket")
 
 
 def _message(lib, ctx, err: int) -> str:

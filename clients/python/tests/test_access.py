@@ -295,9 +295,15 @@ class Munged:
                 os.kill(self.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-            deadline = time.monotonic() + 10
+            # munged does not always act on SIGTERM promptly, and it is nobody's child here: SIGKILL after 2 s.
+            deadline = time.monotonic() + 2
             while time.monotonic() < deadline and Path(f"/proc/{self.pid}").exists():
                 time.sleep(0.05)
+            if Path(f"/proc/{self.pid}").exists():
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

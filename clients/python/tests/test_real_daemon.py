@@ -169,12 +169,16 @@ def same_decision(a: pb.JobState, b: pb.JobState) -> None:
     assert a.last_verdict.p_min == pytest.approx(b.last_verdict.p_min, rel=1e-9)
 
 
-def swift_jobs_json(daemon: rd.RealDaemon, job: str) -> Optional[pb.JobState]:
-    """The job as the Swift tool `autowu jobs JOB --json` decodes and prints it (None without the tool)."""
+def swift_jobs_json(daemon: rd.RealDaemon, job: str, token: str = "") -> Optional[pb.JobState]:
+    """The job as the Swift tool `autowu jobs JOB --json` decodes and prints it (None without the tool);
+    ``token``: the job's, if it has one."""
     cli = rd.cli_binary()
     if not cli.is_file():
         return None
-    out = subprocess.run([str(cli), "jobs", job, "--json"], env=daemon.environment(), capture_output=True,
+    env = daemon.environment()
+    if token:
+        env["AUTOWU_TOKEN"] = token
+    out = subprocess.run([str(cli), "jobs", job, "--json"], env=env, capture_output=True,
                          text=True, timeout=60, check=True).stdout
     listing = json_format.ParseDict(json.loads(out), pb.JobList(), ignore_unknown_fields=True)
     assert len(listing.jobs) == 1
@@ -191,8 +195,8 @@ def reference(tmp_path_factory):
         started = time.monotonic()
         ranks = run_job(daemon)
         elapsed = time.monotonic() - started
-        state = daemon.status(JOB)
-        swift = swift_jobs_json(daemon, JOB)
+        state = daemon.status(JOB, token=TOKEN)
+        swift = swift_jobs_json(daemon, JOB, token=TOKEN)
         counters = daemon.counters()
     finally:
         daemon.stop()
@@ -354,7 +358,7 @@ def test_a_restarted_rank_agrees(reference, tmp_path):
         restarted = Rank(daemon, 2, start_step=288, batch_size=32)
         restarted.start()
         join_all(ranks + [restarted])
-        state = daemon.status(JOB)
+        state = daemon.status(JOB, token=TOKEN)
     finally:
         daemon.stop()
     assert ranks[2].crashed_at == 305 and min(restarted.lrs) == 288
@@ -388,7 +392,7 @@ def test_daemon_sigkill_mid_warmup_ranks_wait_and_the_decision_is_unchanged(refe
             r.start()
         for _ in range(WORLD):
             assert arrived.acquire(timeout=120)
-        before = daemon.status(JOB)
+        before = daemon.status(JOB, token=TOKEN)
         assert before.phase == pb.PHASE_WARMUP and before.plan.decided_through_epoch >= 22
         daemon.kill()
         resume.set()
@@ -397,7 +401,7 @@ def test_daemon_sigkill_mid_warmup_ranks_wait_and_the_decision_is_unchanged(refe
         time.sleep(0.5 + 0.8 + 1.0)
         daemon.start()  # the same ports and data directory
         join_all(ranks)
-        state = daemon.status(JOB)
+        state = daemon.status(JOB, token=TOKEN)
         counters = daemon.counters()
         log = daemon.log()
     finally:
