@@ -45,9 +45,7 @@ public final class DaemonFuzzHarness {
     /// The loop's timed work, then every test it started run to completion and stored.
     public func tick() {
         server.serviceTimersAndTests()
-        for job in server.jobs.values { job.queue.sync {} }
-        for tested in server.wakeup.drain() { server.testFinished(tested) }
-        server.serviceTimersAndTests()
+        server.settle()
     }
 
     /// Removes every job (from the store too): the next input starts from an empty daemon.

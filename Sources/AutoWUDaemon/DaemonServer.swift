@@ -37,6 +37,8 @@ final class DaemonServer {
     private var testsInFlight = 0
     /// Tested, waiting for the next group commit.
     private var unpersisted: [EpochTest.Result] = []
+    /// Writes the group commits off this thread; one at a time.
+    private let writer: StoreWriter
     /// Shared by every job's serial queue.
     private let testPool = DispatchQueue(label: "autowu.tests", attributes: .concurrent)
     private var nextExpiryCheck = Date()
@@ -76,6 +78,7 @@ final class DaemonServer {
         } catch {
             throw DaemonError.store("\(error)")
         }
+        self.writer = StoreWriter(store: store, wakeup: wakeup)
         self.tokenMint = try TokenMint(directory: configuration.dataDirectory)
         self.policy = AccessPolicy(allowAnonymous: configuration.allowAnonymous,
                                    adminUIDs: configuration.adminUIDs.union([UInt32(geteuid())]),
@@ -158,17 +161,13 @@ final class DaemonServer {
             let result = try poller.poll(timeoutMilliseconds: nextTimeoutMilliseconds())
             if result.isReadable(ingest) { try drainIngest() }
             if result.isReadable(control) { try drainControl() }
-            if result.events(forFileDescriptor: wakeup.readDescriptor).contains(.readable) {
-                for tested in wakeup.drain() { testFinished(tested) }
-            }
+            if result.events(forFileDescriptor: wakeup.readDescriptor).contains(.readable) { handleWakeup() }
             serviceTimersAndTests()
         }
         // Let running tests finish and land in the store, then leave one self-contained file: the
         // write-ahead log checkpointed into it and truncated.
         logger.info("stopping", metadata: ["tests_in_flight": "\(testsInFlight)"])
-        for job in jobs.values { job.queue.sync {} }
-        for tested in wakeup.drain() { testFinished(tested) }
-        commitTested()
+        settle()
         do {
             let complete = try store.checkpoint()
             logger.info("store checkpointed", metadata: ["complete": "\(complete)", "unrecorded_verdicts": "\(unpersisted.count)"])
@@ -389,6 +388,7 @@ final class DaemonServer {
         var state = JobStateBuilder.state(jobID: register.jobID, spec: spec, controller: controller, version: 1,
                                           stepsSeen: 0, lastVerdict: nil)
         state.incarnation = incarnation
+        writer.waitUntilWritten()
         do {
             try store.save(StoredJob(jobID: register.jobID, spec: (try spec.serializedBytes() as [UInt8]), tokenHash: access.tokenHash,
                                      controller: try controller.persisted(), state: (try state.serializedBytes() as [UInt8]),
@@ -496,6 +496,7 @@ final class DaemonServer {
         let caller = try policy.caller(token: expire.token, credential: expire.mungeCredential, payload: expire.jobID)
         if let broken = try brokenJob(expire.jobID, caller: caller) {
             do {
+                writer.waitUntilWritten()
                 try store.delete(jobID: broken.id)
             } catch {
                 throw ProtocolError(.errorInternal, "the store could not delete broken job \"\(broken.id)\": \(error)")
@@ -523,7 +524,7 @@ final class DaemonServer {
         status.counters["memory.jobs_bytes"] = UInt64(max(0, budget.usedBytes))
         if let limit = budget.limitBytes { status.counters["memory.budget_bytes"] = UInt64(limit) }
         status.counters["store.failing"] = storeHealth.isHealthy ? 0 : 1
-        status.counters["store.unpersisted"] = UInt64(unpersisted.count)
+        status.counters["store.unpersisted"] = UInt64(unpersisted.count + writer.inFlight)
         return status
     }
 
@@ -582,24 +583,54 @@ final class DaemonServer {
         unpersisted.append(result)
     }
 
-    /// Writes every tested outcome gathered since the last loop iteration in one transaction (one fsync
-    /// for all of them), on the I/O thread: a hop to another thread and back cost more, under load, than
-    /// the fsync does (the socket buffers hold what arrives meanwhile).
+    /// Waits for every test started to finish and for its outcome to land in the store (or, while the store
+    /// fails, to be kept for after the back-off).
+    func settle() {
+        for job in jobs.values { job.queue.sync {} }
+        repeat {
+            writer.waitUntilWritten()
+            handleWakeup()
+            commitTested()
+        } while writer.isCommitting
+    }
+
+    /// Tests that finished and commits that landed, posted by other threads.
+    private func handleWakeup() {
+        let (tested, committed) = wakeup.drain()
+        for result in tested { testFinished(result) }
+        for outcome in committed { commitLanded(outcome) }
+    }
+
+    /// Hands every tested outcome gathered since the last commit to the writer, as one transaction (one
+    /// fsync for all of them), unless a commit is in flight: they then wait for the next.
     ///
     /// While the store fails as a whole (full, read-only), the tested outcomes are kept as they are and
     /// written again after the back-off (`StoreHealth`): no busy loop, no test run twice, nothing lost.
     private func commitTested() {
-        unpersisted.removeAll { jobs[$0.jobID] == nil }  // expired meanwhile
-        guard !unpersisted.isEmpty, storeHealth.mayWrite() else { return }
+        unpersisted.removeAll { !isCurrent($0) }  // expired (or expired and registered again) meanwhile
+        guard !writer.isCommitting, !unpersisted.isEmpty, storeHealth.mayWrite() else { return }
         let batch = unpersisted
         unpersisted.removeAll()
-        do {
-            persisted(batch, errors: try metrics.storeCommit { try store.saveAll(batch.compactMap(\.record)) })
-        } catch {
+        writer.commit(batch)
+    }
+
+    private func commitLanded(_ outcome: StoreWriter.Outcome) {
+        writer.landed()
+        metrics.storeCommitted(nanoseconds: outcome.nanoseconds)
+        switch outcome.result {
+        case .success(let errors):
+            persisted(outcome.batch, errors: errors)
+        case .failure(let error):
             // The transaction itself failed, so nothing landed: the store as a whole, whatever SQLite said.
-            unpersisted = batch
+            // What was tested meanwhile stays behind the batch, in the order it was tested.
+            unpersisted = outcome.batch + unpersisted
             storeFailed(error)
         }
+    }
+
+    /// A tested outcome is for the job as it is now (not one expired meanwhile, nor an earlier incarnation).
+    private func isCurrent(_ result: EpochTest.Result) -> Bool {
+        jobs[result.jobID]?.state.incarnation == result.state.incarnation
     }
 
     private func persisted(_ results: [EpochTest.Result], errors: [(any Error)?]) {
@@ -611,7 +642,7 @@ final class DaemonServer {
                 unpersisted.append(result)
                 continue
             }
-            guard let job = jobs[result.jobID] else { continue }
+            guard isCurrent(result), let job = jobs[result.jobID] else { continue }
             job.testInFlight = false
             if let error {
                 // Not durable, so not shown: the epoch is tested again from the same controller.
@@ -738,6 +769,7 @@ final class DaemonServer {
 
     func remove(_ job: Job, reason: String) -> Autowu_V1_JobState {
         do {
+            writer.waitUntilWritten()
             try store.delete(jobID: job.id)
         } catch where StoreHealth.isStoreCondition(error) {
             storeFailed(error)

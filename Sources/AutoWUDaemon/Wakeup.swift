@@ -1,13 +1,14 @@
 import Foundation
 
 /// Wakes the I/O thread from another thread: a pipe the I/O thread polls next to its sockets. Test
-/// results and the stop request come through here, so no ZeroMQ socket is ever shared between threads.
+/// results, commits that landed and the stop request come through here, so no ZeroMQ socket is ever shared between threads.
 final class Wakeup: @unchecked Sendable {
     // The fds are set once in init and only read after; the stop flag and the results are behind the lock.
     let readDescriptor: Int32
     private let writeDescriptor: Int32
     private let lock = NSLock()
     private var results: [EpochTest.Result] = []
+    private var commits: [StoreWriter.Outcome] = []
     private var stopRequested = false
 
     init() throws {
@@ -29,6 +30,12 @@ final class Wakeup: @unchecked Sendable {
         signal()
     }
 
+    /// Hands a landed (or failed) group commit to the I/O thread.
+    func post(_ outcome: StoreWriter.Outcome) {
+        lock.withLock { commits.append(outcome) }
+        signal()
+    }
+
     func requestStop() {
         lock.withLock { stopRequested = true }
         signal()
@@ -36,13 +43,16 @@ final class Wakeup: @unchecked Sendable {
 
     var isStopRequested: Bool { lock.withLock { stopRequested } }
 
-    /// Empties the pipe and hands over the posted results.
-    func drain() -> [EpochTest.Result] {
+    /// Empties the pipe and hands over the posted tests and commits.
+    func drain() -> (tested: [EpochTest.Result], committed: [StoreWriter.Outcome]) {
         var buffer = [UInt8](repeating: 0, count: 256)
         while read(readDescriptor, &buffer, buffer.count) > 0 {}
         return lock.withLock {
-            defer { results.removeAll() }
-            return results
+            defer {
+                results.removeAll()
+                commits.removeAll()
+            }
+            return (results, commits)
         }
     }
 

@@ -57,13 +57,10 @@ public final class DaemonMetrics {
         verdictLatency.recordNanoseconds(DispatchTime.now().uptimeNanoseconds &- closedAt)
     }
 
-    /// Runs one group commit and records how long it took (when it landed).
-    func storeCommit<T>(_ body: () throws -> T) rethrows -> T {
-        guard isEnabled else { return try body() }
-        let started = DispatchTime.now().uptimeNanoseconds
-        let result = try body()
-        storeCommitDuration.recordNanoseconds(DispatchTime.now().uptimeNanoseconds - started)
-        return result
+    /// A group commit landed after `nanoseconds`.
+    func storeCommitted(nanoseconds: UInt64) {
+        guard isEnabled else { return }
+        storeCommitDuration.recordNanoseconds(nanoseconds)
     }
 
     /// Job phases and the counters; cheap to call on every loop iteration (it samples once a second).
