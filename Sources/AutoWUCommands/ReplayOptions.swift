@@ -27,6 +27,9 @@ struct ReplayOptions: ParsableArguments {
     @Option(help: "The hold policy's lag correction: the decay starts from the LR this many steps before the minimum t*.")
     var lagSteps: Double = AutoWUConfiguration(stepsPerEpoch: 1, totalSteps: 1).lagSteps
 
+    @Option(help: "The hold policy's climb limit: the exponential ramp climbs at most one decade per this many steps, so a short warmup starts above eta_min (0: off, the paper's ramp).")
+    var stepsPerDecade: Double = AutoWUConfiguration.defaultStepsPerDecade
+
     @Option(help: "Steps between an epoch's end and the step its verdict takes effect at: 1 as the daemon's jobs (default), 0 for Algorithm 1 exactly.")
     var decisionDelaySteps = 1
 
@@ -43,6 +46,7 @@ struct ReplayOptions: ParsableArguments {
         configuration.patience = patience ?? AutoWUConfiguration.defaultPatience(policy)
         configuration.flatPace = flatPace
         configuration.lagSteps = lagSteps
+        configuration.stepsPerDecade = stepsPerDecade
         configuration.decisionDelaySteps = decisionDelaySteps
         return configuration
     }

@@ -34,6 +34,12 @@ extension ReplayReport {
         } else {
             out += "no switch: the trace ends during the warmup (\(verdicts.count) epochs tested)\n"
         }
+        if let start = try? configuration.warmupSchedule(), start.minimumRate > configuration.minimumRate {
+            out += "note: the warmup has \(start.warmupSteps) steps, too few to climb from eta_min \(format(configuration.minimumRate, "%g")) "
+            out += "at \(format(configuration.stepsPerDecade, "%g")) steps per decade, so its ramp starts at \(format(start.minimumRate, "%.6g")) "
+            out += "(the climb limit; --steps-per-decade 0 for the paper's start). The LRs above are that ramp's; the "
+            out += "losses were recorded on whatever ramp the trace ran.\n"
+        }
         if let firstHold = verdicts.first(where: \.holding) {
             out += "note: the hold policy would have held the LR from step \(firstHold.step + configuration.decisionDelaySteps); "
             out += "this trace was recorded on the plain ramp, so its later losses are the ramp's. The decision is "

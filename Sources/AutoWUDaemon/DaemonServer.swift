@@ -409,9 +409,27 @@ final class DaemonServer {
         logger.info("job registered", metadata: [
             "job": "\(register.jobID)", "steps_per_epoch": "\(spec.stepsPerEpoch)", "total_steps": "\(spec.totalSteps)",
             "world_size": "\(spec.worldSize)", "warmup_steps": "\(controller.warmup.warmupSteps)",
+            // Says when the climb limit started a short warmup above eta_min.
+            "ramp": "\(controller.warmup.minimumRate) to \(controller.warmup.maximumRate)",
             "access": "\(access.ownerUID.map { "owner uid \($0)" } ?? (access.tokenHash.isEmpty ? "anonymous" : "token"))"])
+        warnIfTooShortToTest(job)
         publish(.eventPlan, job)
         return (job.state, caller.uid == nil ? nil : token)
+    }
+
+    /// A warmup with fewer than `patience` tests can end only at its limit, where the decision rests on at most
+    /// one test's estimate (or none: then the decay starts from eta_max). Said at registration, so that the
+    /// operator sees why such a job's LR is what it is (README, "When autowu cannot decide").
+    private func warnIfTooShortToTest(_ job: Job) {
+        let c = job.controller.configuration
+        let needed = c.test.kind == .robust ? c.test.minimumLosses : 1
+        let firstTestable = max(0, (needed + c.stepsPerEpoch - 1) / c.stepsPerEpoch - 1)
+        let tests = max(0, job.lastTestedEpoch - firstTestable + 1)
+        guard tests < c.patience else { return }
+        logger.warning("the warmup is too short for the test to end it", metadata: [
+            "job": "\(job.id)", "warmup_steps": "\(job.controller.warmup.warmupSteps)", "tests_possible": "\(tests)",
+            "needed": "\(c.patience) tests in a row, each on at least \(needed) losses",
+            "advice": "give the job more steps (total_steps), more warmup (rho_w), or a fixed schedule"])
     }
 
     /// The token the daemon made for `job`, for a caller proven by MUNGE; nil when the job's token is its ranks' own.

@@ -41,6 +41,7 @@ public struct JobParameters: Sendable, Equatable {
         if h.hasDivergenceFactor { c.divergenceFactor = h.divergenceFactor }
         if h.hasFlatPace { c.flatPace = h.flatPace }
         if h.hasLagSteps { c.lagSteps = h.lagSteps }
+        if h.hasStepsPerDecade { c.stepsPerDecade = h.stepsPerDecade }
         switch spec.decay {
         case .decayCosine: c.decay = .cosine
         case .decayConstantCosine: c.decay = .constantThenCosine(cosineFraction: h.hasCosineFraction ? h.cosineFraction : 0.2)
@@ -109,6 +110,7 @@ extension Autowu_V1_JobSpec {
             // Spelled out only when set: specs stored before the flat pace existed stay equal to new ones.
             if c.flatPace != 1 { $0.flatPace = c.flatPace }
             if c.lagSteps != 0 { $0.lagSteps = c.lagSteps }
+            if c.stepsPerDecade != AutoWUConfiguration.defaultStepsPerDecade { $0.stepsPerDecade = c.stepsPerDecade }
             if case let .constantThenCosine(fraction) = c.decay { $0.cosineFraction = fraction }
         }
         return spec

@@ -49,3 +49,22 @@ import Testing
         #expect(throws: ProtocolError.self) { try JobParameters(spec: JobParametersTests.spec { $0.lagSteps = lag }, jobID: "j") }
     }
 }
+
+/// The climb limit's field: default 40, spelled out only when it differs, 0 turns it off.
+@Suite struct StepsPerDecadeParameterTests {
+    @Test func theLimitReachesTheControllerAndSurvivesNormalisation() throws {
+        #expect(try JobParameters(spec: JobParametersTests.spec(), jobID: "j").configuration.stepsPerDecade == 40)
+        let off = JobParametersTests.spec { $0.stepsPerDecade = 0 }
+        #expect(try JobParameters(spec: off, jobID: "j").configuration.stepsPerDecade == 0)
+        let normalized = try off.normalized(jobID: "j")
+        #expect(normalized.hyperparameters.hasStepsPerDecade && normalized.hyperparameters.stepsPerDecade == 0)
+        #expect(!(try JobParametersTests.spec().normalized(jobID: "j")).hyperparameters.hasStepsPerDecade, "40 is not spelled out")
+        #expect(try JobParametersTests.spec { $0.stepsPerDecade = 40 }.normalized(jobID: "j") == JobParametersTests.spec().normalized(jobID: "j"))
+        #expect(try off.normalized(jobID: "j") != JobParametersTests.spec().normalized(jobID: "j"))
+    }
+
+    @Test(arguments: [-1, 2e6, Double.nan, Double.infinity])
+    func aLimitOutOfRangeIsAnInvalidArgument(limit: Double) {
+        #expect(throws: ProtocolError.self) { try JobParameters(spec: JobParametersTests.spec { $0.stepsPerDecade = limit }, jobID: "j") }
+    }
+}

@@ -31,6 +31,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", default=None, help=f"comma-separated (default {DEFAULT_METHODS})")
     p.add_argument("--also", default="", metavar="METHODS", help="methods added to the default (or --methods) list")
     p.add_argument("--workloads", default=None, help=f"comma-separated (default all: {','.join(WORKLOADS)})")
+    p.add_argument("--batch-sizes", default=None, metavar="SIZES",
+                   help="comma-separated batch sizes for every workload instead of its own (a check on other "
+                        "batch sizes than the study's)")
     p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 3; 1 with --quick)")
     p.add_argument("--out-dir", default=None, help=f"where results.json and the daemon's log go (default {DEFAULT_OUT})")
     p.add_argument("--doc", default=None,
@@ -72,6 +75,15 @@ def main(argv=None) -> int:
         print("scripts/study: --seeds and --workers must be at least 1", file=sys.stderr)
         return 2
     batch_sizes = {w.name: (QUICK_BATCH,) for w in workloads} if args.quick else None
+    if args.batch_sizes:
+        try:
+            sizes = tuple(int(b) for b in args.batch_sizes.split(",") if b.strip())
+        except ValueError:
+            sizes = ()
+        if not sizes or min(sizes) < 1:
+            print(f"scripts/study: --batch-sizes wants positive integers, got {args.batch_sizes!r}", file=sys.stderr)
+            return 2
+        batch_sizes = {w.name: sizes for w in workloads}
     epochs = {w.name: QUICK_EPOCHS for w in workloads} if args.quick else None
     out_dir = Path(args.out_dir) if args.out_dir else (DEFAULT_OUT / "quick" if args.quick else DEFAULT_OUT)
     default_full = not args.quick and args.out_dir is None

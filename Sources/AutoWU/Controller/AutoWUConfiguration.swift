@@ -1,3 +1,5 @@
+import Foundation
+
 /// What the warmup does between the first positive test and the switch (docs/decisions.md).
 public enum WarmupPolicy: String, Sendable, Equatable, Codable, CaseIterable {
     /// The ramp holds its LR from the gate of a positive test while the streak is being confirmed, and
@@ -39,6 +41,14 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
     /// ~1/(1-beta) steps' gradients, so the minimum seen at t* belongs to an earlier LR, and on a fast ramp
     /// the LR at t* itself is already past the stable one (docs/decisions.md, "The lag correction").
     public var lagSteps = 0.0
+    /// The hold policy's climb limit (the paper's policy and the linear ramp ignore it): the exponential ramp
+    /// climbs at most one decade of LR per this many steps (0: no limit). A warmup too short to climb from
+    /// eta_min to eta_max at that pace starts higher, at eta_max * 10^(-W / stepsPerDecade), and still ends at
+    /// eta_max at W = floor(rho_w * T). The loss answers an LR late (momentum averages ~10 steps), so a ramp
+    /// faster than that is past the stable LR before any test can see the minimum (docs/decisions.md,
+    /// "The climb limit").
+    public var stepsPerDecade = AutoWUConfiguration.defaultStepsPerDecade
+    public static let defaultStepsPerDecade = 40.0
     /// How far (in robust noise deviations of the losses) the epoch median must have come down from the first
     /// epoch's for the loss to count as moving.
     public static let progressDeviations = 3.0
@@ -67,7 +77,7 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case stepsPerEpoch, totalSteps, decay, warmupShape, minimumRate, maximumRate, warmupFraction, policy, patience
-        case divergenceFactor, flatPace, lagSteps, test, decisionDelaySteps, seed
+        case divergenceFactor, flatPace, lagSteps, stepsPerDecade, test, decisionDelaySteps, seed
     }
 
     /// The patience a policy uses unless told otherwise.
@@ -89,6 +99,8 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
         flatPace = try c.decodeIfPresent(Double.self, forKey: .flatPace) ?? 1
         // Persisted before the lag correction existed: those jobs decay from the LR at t*.
         lagSteps = try c.decodeIfPresent(Double.self, forKey: .lagSteps) ?? 0
+        // Persisted before the climb limit existed: those jobs keep the ramp they started on.
+        stepsPerDecade = try c.decodeIfPresent(Double.self, forKey: .stepsPerDecade) ?? 0
         test = try c.decode(MinimumTestSettings.self, forKey: .test)
         decisionDelaySteps = try c.decode(Int.self, forKey: .decisionDelaySteps)
         seed = try c.decode(UInt64.self, forKey: .seed)
@@ -96,8 +108,18 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
 
     /// The warmup schedule these parameters describe; throws with a message naming the bad parameter.
     public func warmupSchedule() throws -> WarmupSchedule {
-        try WarmupSchedule(shape: warmupShape, minimumRate: minimumRate, maximumRate: maximumRate,
-                           warmupFraction: warmupFraction, totalSteps: totalSteps)
+        let ramp = try WarmupSchedule(shape: warmupShape, minimumRate: minimumRate, maximumRate: maximumRate,
+                                      warmupFraction: warmupFraction, totalSteps: totalSteps)
+        guard let start = climbLimitedStart(warmupSteps: ramp.warmupSteps) else { return ramp }
+        return try WarmupSchedule(shape: warmupShape, minimumRate: start, maximumRate: maximumRate,
+                                  warmupFraction: warmupFraction, totalSteps: totalSteps)
+    }
+
+    /// The ramp's start when the climb limit raises it above eta_min; nil when it does not apply.
+    public func climbLimitedStart(warmupSteps: Int) -> Double? {
+        guard policy == .hold, warmupShape == .exponential, stepsPerDecade > 0 else { return nil }
+        let start = maximumRate * pow(10, -Double(warmupSteps) / stepsPerDecade)
+        return start > minimumRate && start < maximumRate ? start : nil
     }
 
     public func validate() throws {
@@ -108,6 +130,8 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
         try require(divergenceFactor > 1, "the divergence factor must exceed 1 (use infinity to disable the explosion rule), got \(divergenceFactor)")
         try require(flatPace.isFinite && flatPace >= 1 && flatPace <= 100, "the flat pace must lie between 1 and 100, got \(flatPace)")
         try require(lagSteps.isFinite && lagSteps >= 0 && lagSteps <= 1_000_000, "the lag must lie between 0 and 1e6 steps, got \(lagSteps)")
+        try require(stepsPerDecade.isFinite && stepsPerDecade >= 0 && stepsPerDecade <= 1_000_000,
+                    "the climb limit (steps per decade) must lie between 0 (off) and 1e6, got \(stepsPerDecade)")
         try decay.validate()
         try test.validate()
     }

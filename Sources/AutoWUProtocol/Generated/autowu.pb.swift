@@ -677,6 +677,16 @@ public nonisolated struct Autowu_V1_Hyperparameters: Sendable {
   /// Clears the value of `lagSteps`. Subsequent reads from it will return its default value.
   public mutating func clearLagSteps() {self._lagSteps = nil}
 
+  /// 40: the ramp's climb limit; 0 turns it off (POLICY_HOLD, exponential warmup only; SPEC section 6)
+  public var stepsPerDecade: Double {
+    get {_stepsPerDecade ?? 0}
+    set {_stepsPerDecade = newValue}
+  }
+  /// Returns true if `stepsPerDecade` has been explicitly set.
+  public var hasStepsPerDecade: Bool {self._stepsPerDecade != nil}
+  /// Clears the value of `stepsPerDecade`. Subsequent reads from it will return its default value.
+  public mutating func clearStepsPerDecade() {self._stepsPerDecade = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -691,6 +701,7 @@ public nonisolated struct Autowu_V1_Hyperparameters: Sendable {
   fileprivate var _divergenceFactor: Double? = nil
   fileprivate var _flatPace: Double? = nil
   fileprivate var _lagSteps: Double? = nil
+  fileprivate var _stepsPerDecade: Double? = nil
 }
 
 public nonisolated struct Autowu_V1_JobSpec: @unchecked Sendable {
@@ -1711,7 +1722,7 @@ nonisolated extension Autowu_V1_Plan: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Autowu_V1_Hyperparameters: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hyperparameters"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}eta_min\0\u{3}eta_max\0\u{3}rho_w\0\u{3}n_test\0\u{1}confidence\0\u{1}patience\0\u{3}cosine_fraction\0\u{3}divergence_factor\0\u{3}flat_pace\0\u{3}lag_steps\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}eta_min\0\u{3}eta_max\0\u{3}rho_w\0\u{3}n_test\0\u{1}confidence\0\u{1}patience\0\u{3}cosine_fraction\0\u{3}divergence_factor\0\u{3}flat_pace\0\u{3}lag_steps\0\u{3}steps_per_decade\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1729,6 +1740,7 @@ nonisolated extension Autowu_V1_Hyperparameters: SwiftProtobuf.Message, SwiftPro
       case 8: try { try decoder.decodeSingularDoubleField(value: &self._divergenceFactor) }()
       case 9: try { try decoder.decodeSingularDoubleField(value: &self._flatPace) }()
       case 10: try { try decoder.decodeSingularDoubleField(value: &self._lagSteps) }()
+      case 11: try { try decoder.decodeSingularDoubleField(value: &self._stepsPerDecade) }()
       default: break
       }
     }
@@ -1769,6 +1781,9 @@ nonisolated extension Autowu_V1_Hyperparameters: SwiftProtobuf.Message, SwiftPro
     try { if let v = self._lagSteps {
       try visitor.visitSingularDoubleField(value: v, fieldNumber: 10)
     } }()
+    try { if let v = self._stepsPerDecade {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 11)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1783,6 +1798,7 @@ nonisolated extension Autowu_V1_Hyperparameters: SwiftProtobuf.Message, SwiftPro
     if lhs._divergenceFactor != rhs._divergenceFactor {return false}
     if lhs._flatPace != rhs._flatPace {return false}
     if lhs._lagSteps != rhs._lagSteps {return false}
+    if lhs._stepsPerDecade != rhs._stepsPerDecade {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -109,7 +109,7 @@ def build_spec(steps_per_epoch: int, total_steps: int, world_size: int, *, warmu
                policy: Union[str, int] = "hold", seed: Optional[int] = None) -> pb.JobSpec:
     """A ``JobSpec`` from keyword arguments. ``hyperparameters`` maps ``Hyperparameters`` field names
     (eta_min, eta_max, rho_w, n_test, confidence, patience, cosine_fraction, divergence_factor, flat_pace,
-    lag_steps) to values; absent ones take their defaults on the daemon. ``test="paper", policy="paper"`` is the paper's method
+    lag_steps, steps_per_decade) to values; absent ones take their defaults on the daemon. ``test="paper", policy="paper"`` is the paper's method
     exactly; ``seed`` seeds the test's subsets (default 0). Every rank of a job must build the same spec."""
     if steps_per_epoch is None or total_steps is None:
         raise ValueError("steps_per_epoch and total_steps are required (or pass spec=)")

@@ -39,7 +39,7 @@ from autowu.client import verdict_metrics  # noqa: E402
 EXAMPLE = rd.REPO / "examples" / "lightning_digits.py"
 EPOCHS, E, D = 60, 3, 1
 T = EPOCHS * E
-STOP_AFTER = 20
+STOP_AFTER = 10  # during the warmup, which the climb limit (a 90-step warmup starts at 5.6e-3) ends sooner than before
 
 
 def bits(x: float) -> str:
@@ -103,7 +103,8 @@ def test_ddp_ranks_agree_and_follow_the_daemons_plan_and_the_lr_monitor_shows_it
     assert all(float.fromhex(lr) == plan.lr(t) for t, lr in rank0.items())
     # the warmup's LR before the switch, the decay's after it: a real warmup happened
     s = state.decision.step
-    assert float.fromhex(rank0[0]) == 1e-5 and float.fromhex(rank0[s]) == state.decision.learning_rate
+    start = state.plan.segments[0].exponential.from_rate  # eta_min, or above it under the climb limit
+    assert float.fromhex(rank0[0]) == start < state.decision.learning_rate == float.fromhex(rank0[s])
     # LearningRateMonitor (logging_interval="step") saw the same LR at every step
     rows = read_csv(Path(runs["summaries"]["A"]["log_dir"]) / "metrics.csv")
     monitored = {int(r["step"]): float(r["lr-AdamW"]) for r in rows if r.get("lr-AdamW")}
@@ -125,7 +126,8 @@ def test_the_switch_is_what_replay_decides_on_the_rank_averaged_losses(runs, tmp
     replay = json.loads(subprocess.run(
         [str(cli), "replay", str(trace), "--steps-per-epoch", str(E), "--total-steps", str(T), "--json"],
         capture_output=True, text=True, timeout=120, check=True).stdout)
-    assert replay["switched"] and decision.reason == replay["reason"] == "gp_test"
+    # a decision read from the losses (the test's, or the rebound rule's), not the warmup's limit
+    assert replay["switched"] and decision.reason == replay["reason"] and decision.reason in ("gp_test", "rebound")
     assert decision.epoch == replay["switch_epoch"]
     # replay's default decision delay is the daemon's (d = 1): the same first step on the decay schedule,
     # the same holds, the same warmup path and so the same LR at t*
@@ -161,7 +163,8 @@ def test_a_resumed_fit_continues_bit_for_bit_under_the_same_job(runs):
     assert summaries["B"]["verdict"]["phase"] == "warmup"  # interrupted during the warmup ...
     assert summaries["C"]["job_id"] == summaries["B"]["job_id"] != summaries["A"]["job_id"]  # ... resumed as B
     assert sorted(runs["jobs"]) == sorted([summaries["A"]["job_id"], summaries["B"]["job_id"]])  # no new job
-    assert float.fromhex(bc0[stopped_at]) > 100 * 1e-5  # C's first step: the warmup went on, not from 1e-5
+    start = runs["states"]["A"].plan.segments[0].exponential.from_rate
+    assert float.fromhex(bc0[stopped_at]) > start  # C's first step: the warmup went on, not from its start
     a, bc = runs["states"]["A"].decision, runs["states"]["C"].decision
     assert (a.reason, a.epoch, a.step, bits(a.learning_rate)) == (bc.reason, bc.epoch, bc.step,
                                                                   bits(bc.learning_rate))

@@ -167,7 +167,7 @@ class Plan(_message.Message):
     def __init__(self, segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., steps_per_epoch: _Optional[int] = ..., decision_delay_steps: _Optional[int] = ..., warmup_steps: _Optional[int] = ..., decided_through_epoch: _Optional[int] = ..., final: bool = ...) -> None: ...
 
 class Hyperparameters(_message.Message):
-    __slots__ = ("eta_min", "eta_max", "rho_w", "n_test", "confidence", "patience", "cosine_fraction", "divergence_factor", "flat_pace", "lag_steps")
+    __slots__ = ("eta_min", "eta_max", "rho_w", "n_test", "confidence", "patience", "cosine_fraction", "divergence_factor", "flat_pace", "lag_steps", "steps_per_decade")
     ETA_MIN_FIELD_NUMBER: _ClassVar[int]
     ETA_MAX_FIELD_NUMBER: _ClassVar[int]
     RHO_W_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +178,7 @@ class Hyperparameters(_message.Message):
     DIVERGENCE_FACTOR_FIELD_NUMBER: _ClassVar[int]
     FLAT_PACE_FIELD_NUMBER: _ClassVar[int]
     LAG_STEPS_FIELD_NUMBER: _ClassVar[int]
+    STEPS_PER_DECADE_FIELD_NUMBER: _ClassVar[int]
     eta_min: float
     eta_max: float
     rho_w: float
@@ -188,7 +189,8 @@ class Hyperparameters(_message.Message):
     divergence_factor: float
     flat_pace: float
     lag_steps: float
-    def __init__(self, eta_min: _Optional[float] = ..., eta_max: _Optional[float] = ..., rho_w: _Optional[float] = ..., n_test: _Optional[int] = ..., confidence: _Optional[float] = ..., patience: _Optional[int] = ..., cosine_fraction: _Optional[float] = ..., divergence_factor: _Optional[float] = ..., flat_pace: _Optional[float] = ..., lag_steps: _Optional[float] = ...) -> None: ...
+    steps_per_decade: float
+    def __init__(self, eta_min: _Optional[float] = ..., eta_max: _Optional[float] = ..., rho_w: _Optional[float] = ..., n_test: _Optional[int] = ..., confidence: _Optional[float] = ..., patience: _Optional[int] = ..., cosine_fraction: _Optional[float] = ..., divergence_factor: _Optional[float] = ..., flat_pace: _Optional[float] = ..., lag_steps: _Optional[float] = ..., steps_per_decade: _Optional[float] = ...) -> None: ...
 
 class JobSpec(_message.Message):
     __slots__ = ("steps_per_epoch", "total_steps", "world_size", "decay", "warmup", "reporting", "hyperparameters", "decision_delay_steps", "solver", "test", "policy", "seed")
