@@ -134,7 +134,8 @@ public struct WarmupController: Sendable, Equatable, Codable {
         if check.note == nil { lastMinimumStep = Double(t) * check.meanArgmin }
         if configuration.policy == .hold, streak < configuration.patience,
            let median, let noise = check.noiseDeviation, hasRebounded(median: median, noise: noise) {
-            let minimumStep = check.note == nil ? Double(t) * check.meanArgmin : Double(t)
+            // Without the test's estimate, the lowest epoch: "now" is where the loss has climbed back to.
+            let minimumStep = check.note == nil ? Double(t) * check.meanArgmin : (lowestEpochMedianStep() ?? Double(t))
             verdict.decision = decide(.rebound, epoch: epoch, step: switchStep, minimumStep: minimumStep)
             return verdict
         }
@@ -158,9 +159,22 @@ public struct WarmupController: Sendable, Equatable, Codable {
         guard decision == nil, !isTested(epoch: epochsCompleted) else { return nil }
         let w = warmup.warmupSteps
         // The hold policy trusts the last test's estimate of the minimum even if it was not confident:
-        // decaying from the LR reached at floor(rho_w T) is the paper's choice, and often far too high.
-        let minimumStep = configuration.policy == .hold ? min(lastMinimumStep ?? Double(w), Double(w)) : Double(w)
+        // decaying from the LR reached at floor(rho_w T) is the paper's choice, and often far too high. With
+        // no estimate (no test had the losses it needs) it takes the epoch where the loss was lowest.
+        let estimate = lastMinimumStep ?? lowestEpochMedianStep()
+        let minimumStep = configuration.policy == .hold ? min(estimate ?? Double(w), Double(w)) : Double(w)
         return decide(.maxWarmup, epoch: (w - 1) / configuration.stepsPerEpoch, step: w, minimumStep: minimumStep)
+    }
+
+    /// The middle step of the epoch with the lowest median loss; nil before any epoch with a finite loss.
+    func lowestEpochMedianStep() -> Double? {
+        let e = configuration.stepsPerEpoch
+        var best: (median: Double, epoch: Int)?
+        for epoch in 0..<(losses.count / e) {
+            guard let median = DivergenceRule.baseline(of: Array(losses.values[(epoch * e)..<((epoch + 1) * e)])) else { continue }
+            if best.map({ median < $0.median }) ?? true { best = (median, epoch) }
+        }
+        return best.map { Double($0.epoch * e) + Double(e) / 2 }
     }
 
     /// The flat pace: while the loss has not come down from its first epoch's median by

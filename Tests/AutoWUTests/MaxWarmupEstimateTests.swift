@@ -1,0 +1,53 @@
+import Testing
+@testable import AutoWU
+
+/// A warmup too short for any test (the robust test needs 33 losses) still ends, at its limit or by rebound;
+/// under the hold policy the decay then starts from the LR of the epoch whose median loss was lowest, not
+/// from eta_max or from the LR the loss climbed back at.
+@Suite struct MaxWarmupEstimateTests {
+    /// 2 steps per epoch, W = 30: fifteen epochs, none with the 33 losses a test needs. The loss falls to its
+    /// lowest in epoch 5 (steps 10-11) and climbs after: a little (`rise` 0.02 per epoch) or steeply.
+    static func run(_ policy: WarmupPolicy, rise: Double = 0.02) throws -> (SwitchDecision, WarmupController) {
+        var configuration = AutoWUConfiguration(stepsPerEpoch: 2, totalSteps: 60)
+        configuration.policy = policy
+        configuration.patience = AutoWUConfiguration.defaultPatience(policy)
+        var controller = try WarmupController(configuration: configuration)
+        for epoch in 0..<15 where controller.isWarmingUp {
+            let level = epoch <= 5 ? 3.0 - 0.2 * Double(epoch) : 2.0 + rise * Double(epoch - 5)
+            let verdict = try controller.endEpoch([level, level + 0.01], solver: LowRankSolver())
+            #expect(verdict.check?.votes ?? 0 == 0, "no test can vote on fewer than 33 losses")
+        }
+        return (try #require(controller.decision), controller)
+    }
+
+    @Test func theHoldPolicyDecaysFromTheLowestEpoch() throws {
+        let (decision, controller) = try Self.run(.hold)
+        #expect(decision.reason == .maxWarmup && decision.step == 30)
+        #expect(decision.minimumStep == 11, "the middle of epoch 5")
+        #expect(decision.learningRate == controller.warmup.learningRate(at: 11))
+        #expect(decision.learningRate < controller.warmup.maximumRate / 2)
+    }
+
+    @Test func aReboundWithoutATestDecaysFromTheLowestEpochToo() throws {
+        let (decision, controller) = try Self.run(.hold, rise: 0.3)
+        #expect(decision.reason == .rebound && decision.step < 30)
+        #expect(decision.minimumStep == 11)
+        #expect(decision.learningRate == controller.warmup.learningRate(at: 11))
+    }
+
+    @Test func thePapersPolicyDecaysFromTheLRReached() throws {
+        let (decision, _) = try Self.run(.paper)
+        #expect(decision.reason == .maxWarmup && decision.minimumStep == 30)
+        #expect(abs(decision.learningRate - 1) < 1e-12, "the LR the ramp reached")
+    }
+
+    @Test func withoutAnyLossItIsTheLimitStill() throws {
+        // No epoch can be tested at all (W = 3 < one epoch + the delay): decided before any loss.
+        var configuration = AutoWUConfiguration(stepsPerEpoch: 4, totalSteps: 6)
+        configuration.decisionDelaySteps = 1
+        var controller = try WarmupController(configuration: configuration)
+        let concluded = controller.concludeIfNoTestRemains()
+        let decision = try #require(concluded)
+        #expect(decision.minimumStep == 3 && abs(decision.learningRate - 1) < 1e-12)
+    }
+}
