@@ -72,10 +72,13 @@ def test_autowu_runs_have_a_decision(quick):
     for r in autowu:
         d = r["decision"]
         assert d is not None, f"{r['method']}: no decision after {r['epochs']} epochs"
-        assert d["reason"] in ("gp_test", "diverged", "max_warmup")
+        assert d["reason"] in ("gp_test", "diverged", "max_warmup", "rebound")
         assert 0 < d["step"] <= r["total_steps"] and d["lr"] > 0
-        # the LR actually used follows the daemon's plan: the exponential ramp starts at eta_min = 1e-5
-        assert r["curve"]["lr"][0] == pytest.approx(1e-5, rel=0.5)
+        # the LR actually used follows the daemon's plan: the exponential ramp starts at eta_min = 1e-5, or,
+        # under the default's climb limit (one decade per 40 steps), where W = T/2 steps can climb to 1 from
+        w = r["total_steps"] // 2
+        start = 1e-5 if r["method"] == "autowu-paper" else max(1e-5, 10 ** (-w / 40))
+        assert r["curve"]["lr"][0] == pytest.approx(start, rel=0.5)
         assert r["verdicts"], "no end-of-epoch test was seen"
     paper = next(r for r in autowu if r["method"] == "autowu-paper")
     assert paper["schedule"]["autowu"] == {"test": "paper", "policy": "paper"}
