@@ -131,7 +131,8 @@ def _train(rank: int, world: int, args: argparse.Namespace, job_id: str) -> None
 
     lr_log = _open_lr_log(args.lr_log, rank, scheduler.last_epoch)
     say(f"job {job_id}: {world} ranks, {steps_per_epoch} steps/epoch, {total_steps} steps, global batch "
-        f"{args.global_batch}, AdamW, AutoWU warmup {args.eta_min:g} -> {args.eta_max:g} over at most "
+        # the ramp's start is the daemon's: eta_min, or above it when the warmup is short (the climb limit)
+        f"{args.global_batch}, AdamW, AutoWU warmup {scheduler.client.plan.lr(0):g} -> {args.eta_max:g} over at most "
         f"{int(args.rho_w * total_steps)} steps ({args.solver} solver)")
 
     reported_switch = scheduler.client.state.HasField("decision")

@@ -184,9 +184,10 @@ def test_one_process_with_nothing_configured_trains_through_autowulr(tmp_path):
     assert out["job_id"].startswith("local-train_tiny-")
     layout = StateLayout(tmp_path / "state" / "autowu" / out["job_id"])
     assert out["control"] == layout.endpoints()["control"] and out["control"].startswith("ipc://")
-    # the optimizer's LR at every step is the daemon's plan's, from the warmup's start (eta_min) on
+    # the optimizer's LR at every step is the daemon's plan's, from the warmup's start on: 48 steps, so a
+    # warmup of 24 that the climb limit (a decade per 40 steps) starts at 10^(-24/40), not at eta_min
     assert out["lrs"] == out["plan_lrs"]
-    assert out["lrs"][0] == pytest.approx(1e-5)
+    assert out["lrs"][0] == pytest.approx(10 ** (-24 / 40))
     # the daemon tested the epochs and ended the warmup (at the latest at its maximum, half the run)
     assert out["verdict"] is not None and out["verdict"]["epoch"] >= 0 and out["verdict"]["switched"]
     assert (layout.store / "autowu.sqlite3").is_file()
