@@ -39,7 +39,6 @@ final class DaemonServer {
     private var unpersisted: [EpochTest.Result] = []
     /// Writes the group commits off this thread; one at a time.
     private let writer: StoreWriter
-    private let logCheckpoints: LogCheckpoints
     /// Shared by every job's serial queue.
     private let testPool = DispatchQueue(label: "autowu.tests", attributes: .concurrent)
     private var nextExpiryCheck = Date()
@@ -80,11 +79,6 @@ final class DaemonServer {
             throw DaemonError.store("\(error)")
         }
         self.writer = StoreWriter(store: store, wakeup: wakeup)
-        do {
-            self.logCheckpoints = try LogCheckpoints(store: store, logger: logger)
-        } catch {
-            throw DaemonError.store("\(error)")
-        }
         self.tokenMint = try TokenMint(directory: configuration.dataDirectory)
         self.policy = AccessPolicy(allowAnonymous: configuration.allowAnonymous,
                                    adminUIDs: configuration.adminUIDs.union([UInt32(geteuid())]),
@@ -174,7 +168,6 @@ final class DaemonServer {
         // write-ahead log checkpointed into it and truncated.
         logger.info("stopping", metadata: ["tests_in_flight": "\(testsInFlight)"])
         settle()
-        logCheckpoints.finish()
         do {
             let complete = try store.checkpoint()
             logger.info("store checkpointed", metadata: ["complete": "\(complete)", "unrecorded_verdicts": "\(unpersisted.count)"])
@@ -689,7 +682,6 @@ final class DaemonServer {
 
     private func storeWrote() {
         storeHealth.succeeded(logger: logger)
-        logCheckpoints.request()
     }
 
     private func complete(_ result: EpochTest.Result, job: Job) {

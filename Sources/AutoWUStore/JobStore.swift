@@ -81,12 +81,6 @@ public final class JobStore: @unchecked Sendable {
         }
     }
 
-    /// Commits stop checkpointing the write-ahead log themselves: a `WALCheckpointer` does it, off the
-    /// commit path. Until this call SQLite checkpoints in the commit that grows the log past 1,000 pages.
-    public func stopAutomaticCheckpoints() throws {
-        try locked { try database.execute("PRAGMA wal_autocheckpoint = 0") }
-    }
-
     /// Copies the write-ahead log into the database file and truncates the log to zero bytes (a clean
     /// shutdown leaves one self-contained file). Returns false when a reader kept part of the log in use.
     @discardableResult
