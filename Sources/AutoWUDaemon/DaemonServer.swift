@@ -417,8 +417,8 @@ final class DaemonServer {
         return (job.state, caller.uid == nil ? nil : token)
     }
 
-    /// A warmup with fewer than `patience` tests can end only at its limit, where the decision rests on at most
-    /// one test's estimate (or none: then the decay starts from eta_max). Said at registration, so that the
+    /// A warmup with fewer than `patience` tests can end only at its limit or by rebound, where the decision
+    /// rests on at most one test's estimate, or on the epoch medians (eta_max when no epoch is tested at all). Said at registration, so that the
     /// operator sees why such a job's LR is what it is (README, "When autowu cannot decide").
     private func warnIfTooShortToTest(_ job: Job) {
         let c = job.controller.configuration

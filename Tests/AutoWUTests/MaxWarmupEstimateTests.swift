@@ -6,7 +6,7 @@ import Testing
 /// from eta_max or from the LR the loss climbed back at.
 @Suite struct MaxWarmupEstimateTests {
     /// 2 steps per epoch, W = 30: fifteen epochs, none with the 33 losses a test needs. The loss falls to its
-    /// lowest in epoch 5 (steps 10-11) and climbs after: a little (`rise` 0.02 per epoch) or steeply.
+    /// lowest in epoch 5 (steps 10 and 11) and climbs after: a little (`rise` 0.02 per epoch) or steeply.
     static func run(_ policy: WarmupPolicy, rise: Double = 0.02) throws -> (SwitchDecision, WarmupController) {
         var configuration = AutoWUConfiguration(stepsPerEpoch: 2, totalSteps: 60)
         configuration.policy = policy
@@ -23,22 +23,37 @@ import Testing
     @Test func theHoldPolicyDecaysFromTheLowestEpoch() throws {
         let (decision, controller) = try Self.run(.hold)
         #expect(decision.reason == .maxWarmup && decision.step == 30)
-        #expect(decision.minimumStep == 11, "the middle of epoch 5")
-        #expect(decision.learningRate == controller.warmup.learningRate(at: 11))
+        #expect(decision.minimumStep == 10.5, "the middle of epoch 5 (steps 10 and 11)")
+        #expect(decision.learningRate == controller.warmup.learningRate(at: 10.5))
         #expect(decision.learningRate < controller.warmup.maximumRate / 2)
     }
 
     @Test func aReboundWithoutATestDecaysFromTheLowestEpochToo() throws {
         let (decision, controller) = try Self.run(.hold, rise: 0.3)
         #expect(decision.reason == .rebound && decision.step < 30)
-        #expect(decision.minimumStep == 11)
-        #expect(decision.learningRate == controller.warmup.learningRate(at: 11))
+        #expect(decision.minimumStep == 10.5)
+        #expect(decision.learningRate == controller.warmup.learningRate(at: 10.5))
     }
 
     @Test func thePapersPolicyDecaysFromTheLRReached() throws {
         let (decision, _) = try Self.run(.paper)
         #expect(decision.reason == .maxWarmup && decision.minimumStep == 30)
         #expect(abs(decision.learningRate - 1) < 1e-12, "the LR the ramp reached")
+    }
+
+    @Test func anUntestedEpochDoesNotCount() throws {
+        // W = 30 with E = 4: epochs 0-6 are tested, epoch 7 (steps 28-31) reaches W. Its losses, the lowest,
+        // reach the controller only in a replay; the daemon never hands them over. The decision is the same.
+        func decide(feedingTheLastEpoch: Bool) throws -> SwitchDecision {
+            var controller = try WarmupController(configuration: AutoWUConfiguration(stepsPerEpoch: 4, totalSteps: 60))
+            for epoch in 0..<7 { _ = try controller.endEpoch(Array(repeating: 3.0 - 0.1 * Double(epoch), count: 4), solver: LowRankSolver()) }
+            if feedingTheLastEpoch { _ = try controller.endEpoch([0.5, 0.5, 0.5, 0.5], solver: LowRankSolver()) }
+            let concluded = controller.concludeIfNoTestRemains()
+            return try #require(controller.decision ?? concluded)
+        }
+        let daemon = try decide(feedingTheLastEpoch: false), replay = try decide(feedingTheLastEpoch: true)
+        #expect(daemon == replay)
+        #expect(daemon.minimumStep == 25.5, "the middle of epoch 6, the lowest tested one")
     }
 
     @Test func withoutAnyLossItIsTheLimitStill() throws {

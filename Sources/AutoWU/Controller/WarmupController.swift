@@ -134,8 +134,10 @@ public struct WarmupController: Sendable, Equatable, Codable {
         if check.note == nil { lastMinimumStep = Double(t) * check.meanArgmin }
         if configuration.policy == .hold, streak < configuration.patience,
            let median, let noise = check.noiseDeviation, hasRebounded(median: median, noise: noise) {
-            // Without the test's estimate, the lowest epoch: "now" is where the loss has climbed back to.
-            let minimumStep = check.note == nil ? Double(t) * check.meanArgmin : (lowestEpochMedianStep() ?? Double(t))
+            // Without this test's estimate, an earlier test's, else the lowest epoch: "now" is where the loss has
+            // climbed back to.
+            let minimumStep = check.note == nil ? Double(t) * check.meanArgmin
+                : (lastMinimumStep ?? lowestEpochMedianStep() ?? Double(t))
             verdict.decision = decide(.rebound, epoch: epoch, step: switchStep, minimumStep: minimumStep)
             return verdict
         }
@@ -166,15 +168,17 @@ public struct WarmupController: Sendable, Equatable, Codable {
         return decide(.maxWarmup, epoch: (w - 1) / configuration.stepsPerEpoch, step: w, minimumStep: minimumStep)
     }
 
-    /// The middle step of the epoch with the lowest median loss; nil before any epoch with a finite loss.
+    /// The middle of the tested epoch with the lowest median loss (the lower median of its finite losses; the
+    /// earliest on a tie): epoch e holds steps eE ..< (e+1)E, so its middle is eE + (E-1)/2. Only tested
+    /// epochs count, as the daemon never hands over the others. Nil without such an epoch.
     func lowestEpochMedianStep() -> Double? {
         let e = configuration.stepsPerEpoch
         var best: (median: Double, epoch: Int)?
-        for epoch in 0..<(losses.count / e) {
+        for epoch in 0..<(losses.count / e) where isTested(epoch: epoch) {
             guard let median = DivergenceRule.baseline(of: Array(losses.values[(epoch * e)..<((epoch + 1) * e)])) else { continue }
             if best.map({ median < $0.median }) ?? true { best = (median, epoch) }
         }
-        return best.map { Double($0.epoch * e) + Double(e) / 2 }
+        return best.map { Double($0.epoch * e) + Double(e - 1) / 2 }
     }
 
     /// The flat pace: while the loss has not come down from its first epoch's median by

@@ -908,7 +908,7 @@ public nonisolated struct Autowu_V1_Decision: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// "gp_test" | "diverged" | "max_warmup"
+  /// "gp_test" | "diverged" | "max_warmup" | "rebound"
   public var reason: String = String()
 
   public var epoch: Int64 = 0

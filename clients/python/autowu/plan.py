@@ -374,11 +374,18 @@ def decay_segments(switch_step: int, rate: float, total_steps: int, decay: str =
 def default_plan(total_steps: int, steps_per_epoch: int, *, eta_min: float = 1e-5, eta_max: float = 1.0,
                  rho_w: float = 0.5, warmup: str = "exponential", decay: str = "cosine",
                  cosine_fraction: float = 0.2, decision_delay_steps: int = 1,
-                 decided_through_epoch: int = -1) -> Plan:
-    """The plan before the switch: the warmup, then the decay from s = W at r = the warmup's LR at W."""
+                 decided_through_epoch: int = -1, steps_per_decade: float = 0.0) -> Plan:
+    """The plan before the switch: the warmup, then the decay from s = W at r = the warmup's LR at W.
+    ``steps_per_decade`` > 0 applies the climb limit of SPEC section 6 to the exponential warmup, as the daemon's
+    hold policy does with its default 40; 0 (the default here) is the paper's ramp from ``eta_min``."""
     W = warmup_steps(rho_w, total_steps)
     if warmup == "exponential":
-        head = exponential(0, 0, W, eta_min, eta_max)
+        start = eta_min
+        if steps_per_decade > 0:
+            limited = eta_max * _pow(10.0, -W / steps_per_decade)
+            if eta_min < limited < eta_max:
+                start = limited
+        head = exponential(0, 0, W, start, eta_max)
     elif warmup == "linear":
         head = linear(0, 0, W, eta_min, eta_max)
     else:

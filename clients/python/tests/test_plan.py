@@ -103,3 +103,13 @@ def test_default_plan_shape():
     final = switched_plan(plan, 317, 0.01, 1000)
     assert final.final and final.permit_limit == math.inf and final.lr(317) == 0.01 and final.lr(1000) == 0.0
     assert final.lr(316) == plan.lr(316)
+
+
+def test_default_plan_with_the_climb_limit():
+    # W = 80 at 40 steps per decade: the ramp starts at 1e-2 (SPEC section 6, "Climb limit"); W = 200 keeps 1e-5
+    plan = default_plan(160, 4, steps_per_decade=40)
+    assert plan.segments[0] == exponential(0, 0, 80, 1.0 * _pow(10.0, -80 / 40), 1.0)
+    assert plan.lr(0) == pytest.approx(0.01, rel=1e-15) and plan.lr(40) == pytest.approx(0.1, rel=1e-14)
+    assert default_plan(400, 4, steps_per_decade=40).lr(0) == 1e-5
+    assert default_plan(160, 4).lr(0) == 1e-5  # off unless asked for
+    assert default_plan(160, 4, warmup="linear", steps_per_decade=40).lr(0) == 1e-5  # exponential only
