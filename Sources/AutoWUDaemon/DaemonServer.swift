@@ -418,17 +418,15 @@ final class DaemonServer {
     }
 
     /// A warmup with fewer than `patience` tests can end only at its limit or by rebound, where the decision
-    /// rests on at most one test's estimate, or on the epoch medians (eta_max when no epoch is tested at all). Said at registration, so that the
-    /// operator sees why such a job's LR is what it is (README, "When autowu cannot decide").
+    /// rests on at most one test's estimate, or on the epoch medians (eta_max when no epoch is tested at all).
+    /// Said at registration, so that the operator sees why such a job's LR is what it is (README, "When autowu
+    /// cannot decide").
     private func warnIfTooShortToTest(_ job: Job) {
-        let c = job.controller.configuration
-        let needed = c.test.kind == .robust ? c.test.minimumLosses : 1
-        let firstTestable = max(0, (needed + c.stepsPerEpoch - 1) / c.stepsPerEpoch - 1)
-        let tests = max(0, job.lastTestedEpoch - firstTestable + 1)
+        let c = job.controller.configuration, tests = job.controller.testsWithEnoughLosses
         guard tests < c.patience else { return }
         logger.warning("the warmup is too short for the test to end it", metadata: [
             "job": "\(job.id)", "warmup_steps": "\(job.controller.warmup.warmupSteps)", "tests_possible": "\(tests)",
-            "needed": "\(c.patience) tests in a row, each on at least \(needed) losses",
+            "needed": "\(c.patience) tests in a row, each on at least \(c.test.kind == .robust ? c.test.minimumLosses : 1) losses",
             "advice": "give the job more steps (total_steps), more warmup (rho_w), or a fixed schedule"])
     }
 

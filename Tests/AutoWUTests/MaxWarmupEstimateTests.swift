@@ -65,4 +65,14 @@ import Testing
         let decision = try #require(concluded)
         #expect(decision.minimumStep == 3 && abs(decision.learningRate - 1) < 1e-12)
     }
+
+    @Test(arguments: [(2, 60, 0), (4, 160, 0), (4, 160, 1), (3, 240, 1), (100, 400, 1), (1, 100, 5), (4, 6, 1), (50, 90, 0)])
+    func theTestsWithEnoughLossesAreCountedAsTheControllerTestsThem(_ e: Int, _ total: Int, _ delay: Int) throws {
+        var configuration = AutoWUConfiguration(stepsPerEpoch: e, totalSteps: total)
+        configuration.decisionDelaySteps = delay
+        let controller = try WarmupController(configuration: configuration)
+        let counted = (0..<(total / e + 1)).filter { controller.isTested(epoch: $0) && ($0 + 1) * e >= 33 }.count
+        #expect(controller.testsWithEnoughLosses == counted)
+    }
 }
+
