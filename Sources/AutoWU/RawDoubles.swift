@@ -1,5 +1,9 @@
 import Foundation
 
+#if _endian(big)
+#error("RawDoubles copies the host's bytes as the little-endian stored form: swap them on a big-endian host")
+#endif
+
 /// Doubles stored as their raw little-endian IEEE-754 bytes in one `Data` value, which JSONEncoder writes as
 /// one base64 string: exact for every double, NaN and inf included, and far cheaper to encode than N numbers.
 enum RawDoubles {
@@ -11,10 +15,9 @@ enum RawDoubles {
     }
 
     static func encode(_ values: [Double], to encoder: any Encoder) throws {
-        var bytes = Data(capacity: values.count * 8)
-        for value in values {
-            withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
-        }
+        // One copy of the whole buffer: appending 8 bytes at a time took about an eighth of a test's time in
+        // the daemon at 5,000 jobs.
+        let bytes = values.withUnsafeBufferPointer { Data(buffer: $0) }
         // Through a single-value container: the encoder's data strategy applies (base64 in JSON), where
         // `bytes.encode(to:)` would write an array of byte values.
         var container = encoder.singleValueContainer()
@@ -35,10 +38,8 @@ enum RawDoubles {
         guard bytes.count % 8 == 0 else {
             throw DecodingError.dataCorrupted(.init(codingPath: codingPath, debugDescription: "\(bytes.count) bytes are not a whole number of doubles"))
         }
-        return stride(from: 0, to: bytes.count, by: 8).map { offset in
-            var bits: UInt64 = 0
-            for index in 0..<8 { bits |= UInt64(bytes[bytes.startIndex + offset + index]) << (8 * index) }
-            return Double(bitPattern: bits)
+        return [Double](unsafeUninitializedCapacity: bytes.count / 8) { buffer, count in
+            count = bytes.copyBytes(to: buffer) / 8
         }
     }
 }

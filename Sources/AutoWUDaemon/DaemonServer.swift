@@ -44,7 +44,7 @@ final class DaemonServer {
     private var nextExpiryCheck = Date()
     /// When jobs have a waiting snapshot's deadline or check, or a close deadline, due: the loop visits only
     /// those jobs, so thousands of waiting snapshots are not all scanned after every message.
-    private var timers = JobTimers()
+    private var timers = JobTimers<Job>()
     static let incompleteGraceMilliseconds = 20
     /// Attempts at one epoch's test before its job is failed (a failure is a bug: the core answers every input).
     static let maximumTestAttempts = 2
@@ -482,12 +482,11 @@ final class DaemonServer {
         let deadline = DispatchTime.now() + .milliseconds(wait)
         job.waiters.append(Job.Waiter(peer: peer, requestID: requestID, rank: rank, epoch: epoch,
                                       deadline: deadline, incompleteCheck: check))
-        timers.add(job.id, due: deadline)
-        if let check { timers.add(job.id, due: check) }
+        timers.add(job, due: check ?? deadline)
         if job.aggregator.firstOpenEpoch <= epoch, job.closeDeadline == nil {
             let close = DispatchTime.now() + .milliseconds(configuration.closeTimeoutMilliseconds)
             job.closeDeadline = close
-            timers.add(job.id, due: close)
+            timers.add(job, due: close)
         }
         account(job)
     }
@@ -729,50 +728,9 @@ final class DaemonServer {
 
     private func expireDeadlines() {
         let now = DispatchTime.now()
-        for id in timers.popDue(now: now) {
-            guard let job = jobs[id], job.closeDeadline != nil || !job.waiters.isEmpty else { continue }
-            if let deadline = job.closeDeadline, deadline <= now {
-                job.closeDeadline = nil
-                counters.add("epochs.closed_incomplete")
-                job.closeReadyEpochs(force: true)
-                account(job)
-                markReady(job)
-                if job.waiters.contains(where: { $0.epoch >= job.aggregator.firstOpenEpoch }) {
-                    let close = now + .milliseconds(configuration.closeTimeoutMilliseconds)
-                    job.closeDeadline = close
-                    timers.add(job.id, due: close)
-                }
-            }
-            guard job.waiters.contains(where: { $0.deadline <= now || ($0.incompleteCheck ?? .distantFuture) <= now }) else { continue }
-            var waiting: [Job.Waiter] = []
-            var timeout: (epoch: Int, reply: SharedReply)?
-            for var waiter in job.waiters {
-                if let check = waiter.incompleteCheck, check <= now {
-                    waiter.incompleteCheck = nil
-                    if !job.aggregator.hasEverything(from: waiter.rank, through: waiter.epoch) {
-                        counters.add("control.incomplete")
-                        var error = ProtocolError(.errorIncomplete, "some losses of rank \(waiter.rank) up to epoch \(waiter.epoch) are missing: send them as pending").wire
-                        error.job = job.state
-                        try? send(to: waiter.peer, .with { $0.requestID = waiter.requestID; $0.error = error })
-                        continue
-                    }
-                }
-                if waiter.deadline <= now {
-                    // While the store fails, that is why: ranks are told (and retry, ERROR_INTERNAL), not left guessing.
-                    // The epoch is in the text: one shared reply serves the waiters of the same epoch.
-                    if timeout == nil || timeout?.epoch != waiter.epoch {
-                        var error = storeHealth.message.map { ProtocolError(.errorInternal, "epoch \(waiter.epoch) is not decided yet: \($0)") }?.wire
-                            ?? ProtocolError(.errorTimeout, "epoch \(waiter.epoch) is not decided yet").wire
-                        error.job = job.state
-                        timeout = (try? SharedReply(.with { $0.error = error })).map { (waiter.epoch, $0) }
-                    }
-                    if let timeout { send(to: waiter.peer, timeout.reply.bytes(requestID: waiter.requestID)) }
-                } else {
-                    waiting.append(waiter)
-                }
-            }
-            job.waiters = waiting
-            account(job)
+        for job in timers.popDue(now: now, jobs: jobs) {
+            visitTimers(of: job, now: now)
+            if let next = job.nextTimerDue { timers.add(job, due: next) }
         }
         let wallNow = Date()
         if wallNow >= nextExpiryCheck {
@@ -781,6 +739,51 @@ final class DaemonServer {
                 _ = remove(job, reason: "idle longer than the retention")
             }
         }
+    }
+
+    /// A job's timers that are due: its close deadline, its waiters' incomplete checks and deadlines.
+    private func visitTimers(of job: Job, now: DispatchTime) {
+        if let deadline = job.closeDeadline, deadline <= now {
+            job.closeDeadline = nil
+            counters.add("epochs.closed_incomplete")
+            job.closeReadyEpochs(force: true)
+            account(job)
+            markReady(job)
+            if job.waiters.contains(where: { $0.epoch >= job.aggregator.firstOpenEpoch }) {
+                let close = now + .milliseconds(configuration.closeTimeoutMilliseconds)
+                job.closeDeadline = close
+            }
+        }
+        guard job.waiters.contains(where: { $0.deadline <= now || ($0.incompleteCheck ?? .distantFuture) <= now }) else { return }
+        var waiting: [Job.Waiter] = []
+        var timeout: (epoch: Int, reply: SharedReply)?
+        for var waiter in job.waiters {
+            if let check = waiter.incompleteCheck, check <= now {
+                waiter.incompleteCheck = nil
+                if !job.aggregator.hasEverything(from: waiter.rank, through: waiter.epoch) {
+                    counters.add("control.incomplete")
+                    var error = ProtocolError(.errorIncomplete, "some losses of rank \(waiter.rank) up to epoch \(waiter.epoch) are missing: send them as pending").wire
+                    error.job = job.state
+                    try? send(to: waiter.peer, .with { $0.requestID = waiter.requestID; $0.error = error })
+                    continue
+                }
+            }
+            if waiter.deadline <= now {
+                // While the store fails, that is why: ranks are told (and retry, ERROR_INTERNAL), not left guessing.
+                // The epoch is in the text: one shared reply serves the waiters of the same epoch.
+                if timeout == nil || timeout?.epoch != waiter.epoch {
+                    var error = storeHealth.message.map { ProtocolError(.errorInternal, "epoch \(waiter.epoch) is not decided yet: \($0)") }?.wire
+                        ?? ProtocolError(.errorTimeout, "epoch \(waiter.epoch) is not decided yet").wire
+                    error.job = job.state
+                    timeout = (try? SharedReply(.with { $0.error = error })).map { (waiter.epoch, $0) }
+                }
+                if let timeout { send(to: waiter.peer, timeout.reply.bytes(requestID: waiter.requestID)) }
+            } else {
+                waiting.append(waiter)
+            }
+        }
+        job.waiters = waiting
+        account(job)
     }
 
     func remove(_ job: Job, reason: String) -> Autowu_V1_JobState {

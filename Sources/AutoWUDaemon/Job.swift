@@ -4,7 +4,7 @@ import Foundation
 
 /// One registered job as the daemon's I/O thread holds it. Only the I/O thread touches a `Job`; a test
 /// works on a copy of the controller and hands the result back (see `EpochTest`).
-final class Job {
+final class Job: TimedJob {
     let id: String
     let parameters: JobParameters
     /// The normalised wire spec: a re-registration must match it.
@@ -25,9 +25,21 @@ final class Job {
     var waiters: [Waiter] = []
     /// When the first open epoch must be closed even if incomplete (a snapshot is waiting for it).
     var closeDeadline: DispatchTime?
+    /// The earliest timer queued for this job in `JobTimers`, until it is visited.
+    var timerDue: DispatchTime?
     var lastActivity: Date
     /// The job's own serial queue: its tests run in order, one at a time.
     let queue: DispatchQueue
+
+    /// When the job's next timer falls due: its close deadline or a waiter's deadline or incomplete check.
+    var nextTimerDue: DispatchTime? {
+        var next = closeDeadline
+        for waiter in waiters {
+            next = min(next ?? waiter.deadline, waiter.deadline)
+            if let check = waiter.incompleteCheck { next = min(next!, check) }
+        }
+        return next
+    }
 
     struct ClosedEpoch: Sendable {
         var epoch: Int

@@ -85,6 +85,11 @@ import Testing
         let json = String(decoding: try JSONEncoder().encode(box), as: UTF8.self)
         #expect(json.hasPrefix(#"{"losses":""#), "\(json)")
         #expect(try JSONDecoder().decode(Box.self, from: Data(json.utf8)) == box)
+        // The stored form is fixed: 1.5's little-endian IEEE-754 bytes, in base64; no losses, an empty string.
+        #expect(String(decoding: try JSONEncoder().encode(Box(losses: LossHistory([1.5]))), as: UTF8.self) == #"{"losses":"AAAAAAAA+D8="}"#)
+        #expect(String(decoding: try JSONEncoder().encode(Box(losses: LossHistory([]))), as: UTF8.self) == #"{"losses":""}"#)
+        #expect(try JSONDecoder().decode(Box.self, from: Data(#"{"losses":""}"#.utf8)).losses.values.isEmpty)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(Box.self, from: Data(#"{"losses":"AAAA"}"#.utf8)) }
         let old = #"{"losses":[0,0,0,0,0,0,248,63]}"#  // 1.5 as Data's own coding wrote it
         #expect(try JSONDecoder().decode(Box.self, from: Data(old.utf8)).losses.values == [1.5])
     }
