@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import AutoWU
 
@@ -32,7 +33,30 @@ import Testing
         let (decision, controller) = try Self.run(.hold, rise: 0.3)
         #expect(decision.reason == .rebound && decision.step < 30)
         #expect(decision.minimumStep == 10.5)
-        #expect(decision.learningRate == controller.warmup.learningRate(at: 10.5))
+        #expect(decision.learningRate == 0.5 * controller.warmup.learningRate(at: 10.5), "the rebound's back-off")
+    }
+
+    /// The back-off is the configuration's; a controller persisted before it existed keeps deciding from the
+    /// LR at t* itself, and a back-off outside (0, 1] is refused.
+    @Test func aControllerStoredBeforeTheBackOffReboundsFromTheLRAtTheMinimum() throws {
+        var configuration = AutoWUConfiguration(stepsPerEpoch: 2, totalSteps: 60)
+        #expect(configuration.reboundBackoff == 0.5)
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(try WarmupController(configuration: configuration).persisted())) as? [String: Any])
+        var stored = try #require(json["configuration"] as? [String: Any])
+        #expect(stored.removeValue(forKey: "reboundBackoff") as? Double == 0.5)
+        json["configuration"] = stored
+        var old = try WarmupController(persisted: Array(try JSONSerialization.data(withJSONObject: json)))
+        #expect(old.configuration.reboundBackoff == 1)
+        for epoch in 0..<15 where old.isWarmingUp {
+            let level = epoch <= 5 ? 3.0 - 0.2 * Double(epoch) : 2.0 + 0.3 * Double(epoch - 5)
+            _ = try old.endEpoch([level, level + 0.01], solver: LowRankSolver())
+        }
+        let decision = try #require(old.decision)
+        #expect(decision.reason == .rebound && decision.learningRate == old.warmup.learningRate(at: 10.5))
+        for bad in [0.0, -0.5, 1.5, .nan] {
+            configuration.reboundBackoff = bad
+            #expect(throws: (any Error).self) { try configuration.validate() }
+        }
     }
 
     @Test func thePapersPolicyDecaysFromTheLRReached() throws {

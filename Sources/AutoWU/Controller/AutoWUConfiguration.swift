@@ -5,7 +5,7 @@ public enum WarmupPolicy: String, Sendable, Equatable, Codable, CaseIterable {
     /// The ramp holds its LR from the gate of a positive test while the streak is being confirmed, and
     /// resumes where it stopped after a negative test: confirming the minimum costs no overshoot. Two
     /// positive tests switch; a loss that climbs back half of the way it came down ends the warmup at once
-    /// (`rebound`); and a warmup that reaches floor(rho_w * T) decays from the LR at the last test's
+    /// (`rebound`, decaying from half the LR at t*); and a warmup that reaches floor(rho_w * T) decays from the LR at the last test's
     /// estimate of the minimum rather than from the LR reached.
     case hold
     /// Algorithm 1: the ramp goes on growing until the switch.
@@ -49,6 +49,12 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
     /// "The climb limit").
     public var stepsPerDecade = AutoWUConfiguration.defaultStepsPerDecade
     public static let defaultStepsPerDecade = 40.0
+    /// The hold policy's back-off after a rebound (the paper's policy has no rebound): the decay starts from
+    /// this fraction of the LR at t*. A loss that blew up and climbed back half of its way shows that the LRs
+    /// just past t* are unstable and leaves the model disturbed, so the decay starts with a margin below that
+    /// edge (docs/decisions.md, "The rebound's back-off"). Not a wire parameter.
+    public var reboundBackoff = AutoWUConfiguration.defaultReboundBackoff
+    public static let defaultReboundBackoff = 0.5
     /// How far (in robust noise deviations of the losses) the epoch median must have come down from the first
     /// epoch's for the loss to count as moving.
     public static let progressDeviations = 3.0
@@ -77,7 +83,7 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case stepsPerEpoch, totalSteps, decay, warmupShape, minimumRate, maximumRate, warmupFraction, policy, patience
-        case divergenceFactor, flatPace, lagSteps, stepsPerDecade, test, decisionDelaySteps, seed
+        case divergenceFactor, flatPace, lagSteps, stepsPerDecade, reboundBackoff, test, decisionDelaySteps, seed
     }
 
     /// The patience a policy uses unless told otherwise.
@@ -101,6 +107,8 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
         lagSteps = try c.decodeIfPresent(Double.self, forKey: .lagSteps) ?? 0
         // Persisted before the climb limit existed: those jobs keep the ramp they started on.
         stepsPerDecade = try c.decodeIfPresent(Double.self, forKey: .stepsPerDecade) ?? 0
+        // Persisted before the back-off existed: a rebound decays from the LR at t*, as those jobs were promised.
+        reboundBackoff = try c.decodeIfPresent(Double.self, forKey: .reboundBackoff) ?? 1
         test = try c.decode(MinimumTestSettings.self, forKey: .test)
         decisionDelaySteps = try c.decode(Int.self, forKey: .decisionDelaySteps)
         seed = try c.decode(UInt64.self, forKey: .seed)
@@ -130,6 +138,7 @@ public struct AutoWUConfiguration: Sendable, Equatable, Codable {
         try require(divergenceFactor > 1, "the divergence factor must exceed 1 (use infinity to disable the explosion rule), got \(divergenceFactor)")
         try require(flatPace.isFinite && flatPace >= 1 && flatPace <= 100, "the flat pace must lie between 1 and 100, got \(flatPace)")
         try require(lagSteps.isFinite && lagSteps >= 0 && lagSteps <= 1_000_000, "the lag must lie between 0 and 1e6 steps, got \(lagSteps)")
+        try require(reboundBackoff > 0 && reboundBackoff <= 1, "the rebound's back-off must lie in (0, 1], got \(reboundBackoff)")
         try require(stepsPerDecade.isFinite && stepsPerDecade >= 0 && stepsPerDecade <= 1_000_000,
                     "the climb limit (steps per decade) must lie between 0 (off) and 1e6, got \(stepsPerDecade)")
         try decay.validate()

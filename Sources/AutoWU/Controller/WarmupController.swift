@@ -220,11 +220,14 @@ public struct WarmupController: Sendable, Equatable, Codable {
         return drop > 10 * noise && median - best > 0.5 * drop
     }
 
-    /// Eq. 5: the decay starts from the warmup path's LR at t* (the hold policy: `lagSteps` before it).
+    /// Eq. 5: the decay starts from the warmup path's LR at t* (the hold policy: `lagSteps` before it, and
+    /// after a rebound `reboundBackoff` times that).
     private mutating func decide(_ reason: SwitchReason, epoch: Int, step: Int, minimumStep: Double) -> SwitchDecision {
         let lag = configuration.policy == .hold ? configuration.lagSteps : 0
+        var learningRate = path.learningRate(at: max(0, minimumStep - lag))
+        if reason == .rebound { learningRate *= configuration.reboundBackoff }
         let decision = SwitchDecision(reason: reason, epoch: epoch, step: step,
-                                      learningRate: path.learningRate(at: max(0, minimumStep - lag)), minimumStep: minimumStep)
+                                      learningRate: learningRate, minimumStep: minimumStep)
         self.decision = decision
         return decision
     }
