@@ -1,5 +1,5 @@
 /// What is due when, earliest first: a binary min-heap, so that one thread can run tens of thousands of
-/// timers without scanning them all (the daemon's waiting requests, `autowu load`'s simulated ranks).
+/// timers without scanning them all (the daemon's jobs with a timer due, `autowu load`'s simulated ranks).
 public struct TimedQueue<Item> {
     private var heap: [(due: UInt64, item: Item)] = []
 

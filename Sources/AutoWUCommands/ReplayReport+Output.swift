@@ -43,7 +43,7 @@ extension ReplayReport {
         if let firstHold = verdicts.first(where: \.holding) {
             out += "note: the hold policy would have held the LR from step \(firstHold.step + configuration.decisionDelaySteps); "
             out += "this trace was recorded on the plain ramp, so its later losses are the ramp's. The decision is "
-            out += "what the test concludes from these losses; its LR is read off the held path.\n"
+            out += "what the test concludes from these losses; its LR is read off the held path (halved after a rebound).\n"
         }
         return out
     }

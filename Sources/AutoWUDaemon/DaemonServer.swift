@@ -482,7 +482,8 @@ final class DaemonServer {
         let deadline = DispatchTime.now() + .milliseconds(wait)
         job.waiters.append(Job.Waiter(peer: peer, requestID: requestID, rank: rank, epoch: epoch,
                                       deadline: deadline, incompleteCheck: check))
-        timers.add(job, due: check ?? deadline)
+        // The earlier of the two: a wait_ms below the check's grace must still end at wait_ms.
+        timers.add(job, due: check.map { min($0, deadline) } ?? deadline)
         if job.aggregator.firstOpenEpoch <= epoch, job.closeDeadline == nil {
             let close = DispatchTime.now() + .milliseconds(configuration.closeTimeoutMilliseconds)
             job.closeDeadline = close

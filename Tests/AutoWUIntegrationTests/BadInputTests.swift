@@ -89,6 +89,10 @@ import ZeroMQ
         let incomplete = try #require(try raw.error(request(.snapshot(.with {
             $0.jobID = "guarded"; $0.token = "s3cret"; $0.needEpoch = 3; $0.waitMs = 200 }))))
         #expect(incomplete.code == .errorIncomplete && incomplete.job.jobID == "guarded")
+        // A wait shorter than the grace before that question ends at its own wait_ms, as a timeout.
+        let short = try #require(try raw.error(request(.snapshot(.with {
+            $0.jobID = "guarded"; $0.token = "s3cret"; $0.needEpoch = 3; $0.waitMs = 5 }))))
+        #expect(short.code == .errorTimeout, "\(short.code): \(short.message)")
         // ...and with them, but rank 1 silent, the wait times out with the state attached.
         let timeout = try #require(try raw.error(request(.snapshot(.with {
             $0.jobID = "guarded"; $0.token = "s3cret"; $0.rank = 0; $0.needEpoch = 3; $0.waitMs = 200

@@ -19,7 +19,7 @@ public struct SwitchDecision: Sendable, Equatable, Codable {
     public var epoch: Int
     /// The first step on the decay schedule.
     public var step: Int
-    /// The decay's starting LR: the warmup LR at t* (Eq. 5).
+    /// The decay's starting LR: the warmup LR at t* (Eq. 5); for a rebound, `reboundBackoff` times it.
     public var learningRate: Double
     /// t* = t * mean_i argmin_x mu_i(x): the estimated step of the loss minimum.
     public var minimumStep: Double

@@ -1270,7 +1270,7 @@ def verdict_dict(state: pb.JobState) -> Optional[dict]:
     ``note``, ``holding``, ``silent_rank_count`` and ``silent_ranks`` (ranks that reported nothing in the epoch,
     at most 32 listed), ``test_micros``; ``phase`` ("warmup", "decay", "expired"); ``switched`` and, once
     switched, ``switch_step`` (the first step of the decay), ``switch_lr``, ``switch_epoch``, ``reason``
-    ("gp_test", "diverged", "max_warmup") and ``minimum_step`` (t*), else None; ``version`` of the job state."""
+    ("gp_test", "rebound", "diverged", "max_warmup") and ``minimum_step`` (t*), else None; ``version`` of the job state."""
     decided = state.HasField("decision") and bool(state.decision.reason)
     if not state.HasField("last_verdict") and not decided:
         return None
