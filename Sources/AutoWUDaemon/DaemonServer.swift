@@ -426,7 +426,7 @@ final class DaemonServer {
         guard tests < c.patience else { return }
         logger.warning("the warmup is too short for the test to end it", metadata: [
             "job": "\(job.id)", "warmup_steps": "\(job.controller.warmup.warmupSteps)", "tests_possible": "\(tests)",
-            "needed": "\(c.patience) tests in a row, each on at least \(c.test.kind == .robust ? c.test.minimumLosses : 1) losses",
+            "needed": "\(c.patience) tests in a row, each on at least \(job.controller.lossesPerTest) losses",
             "advice": "give the job more steps (total_steps), more warmup (rho_w), or a fixed schedule"])
     }
 
@@ -482,13 +482,11 @@ final class DaemonServer {
         let deadline = DispatchTime.now() + .milliseconds(wait)
         job.waiters.append(Job.Waiter(peer: peer, requestID: requestID, rank: rank, epoch: epoch,
                                       deadline: deadline, incompleteCheck: check))
-        // The earlier of the two: a wait_ms below the check's grace must still end at wait_ms.
-        timers.add(job, due: check.map { min($0, deadline) } ?? deadline)
         if job.aggregator.firstOpenEpoch <= epoch, job.closeDeadline == nil {
-            let close = DispatchTime.now() + .milliseconds(configuration.closeTimeoutMilliseconds)
-            job.closeDeadline = close
-            timers.add(job, due: close)
+            job.closeDeadline = DispatchTime.now() + .milliseconds(configuration.closeTimeoutMilliseconds)
         }
+        // The job's earliest timer, as after every visit (a wait_ms below the check's grace ends at wait_ms).
+        if let next = job.nextTimerDue { timers.add(job, due: next) }
         account(job)
     }
 

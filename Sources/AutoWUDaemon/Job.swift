@@ -35,8 +35,8 @@ final class Job: TimedJob {
     var nextTimerDue: DispatchTime? {
         var next = closeDeadline
         for waiter in waiters {
-            next = min(next ?? waiter.deadline, waiter.deadline)
-            if let check = waiter.incompleteCheck { next = min(next!, check) }
+            let earliest = waiter.incompleteCheck.map { min($0, waiter.deadline) } ?? waiter.deadline
+            next = next.map { min($0, earliest) } ?? earliest
         }
         return next
     }
@@ -94,10 +94,7 @@ final class Job: TimedJob {
     var decidedThroughEpoch: Int { controller.epochsCompleted - 1 }
 
     /// The latest epoch a snapshot can usefully wait for: later ones are never tested.
-    var lastTestedEpoch: Int {
-        let c = parameters.configuration
-        return (controller.warmup.warmupSteps - 1 - c.decisionDelaySteps) / c.stepsPerEpoch - 1
-    }
+    var lastTestedEpoch: Int { controller.lastTestedEpoch }
 
     /// Whether a snapshot waiting for `epoch` can be answered now.
     func satisfies(epoch: Int) -> Bool {

@@ -77,14 +77,20 @@ public struct WarmupController: Sendable, Equatable, Codable {
     }
     public var isWarmingUp: Bool { decision == nil }
 
-    /// How many epochs get a test with the losses it needs (the robust test wants `minimumLosses`); with fewer
-    /// than the patience, the warmup can end only at its limit or by rebound.
+    /// The last epoch `isTested` holds for (-1 when none is).
+    public var lastTestedEpoch: Int {
+        (warmup.warmupSteps - 1 - configuration.decisionDelaySteps) / configuration.stepsPerEpoch - 1
+    }
+
+    /// The losses a test needs before it can vote (the robust test: `minimumLosses`).
+    public var lossesPerTest: Int { configuration.test.kind == .robust ? configuration.test.minimumLosses : 1 }
+
+    /// How many epochs get a test with the losses it needs; with fewer than the patience, the warmup can end
+    /// only at its limit or by rebound.
     public var testsWithEnoughLosses: Int {
         let e = configuration.stepsPerEpoch
-        let needed = configuration.test.kind == .robust ? configuration.test.minimumLosses : 1
-        let first = max(0, (needed + e - 1) / e - 1)
-        let last = (warmup.warmupSteps - 1 - configuration.decisionDelaySteps) / e - 1  // the last tested epoch
-        return max(0, last - first + 1)
+        let first = max(0, (lossesPerTest + e - 1) / e - 1)
+        return max(0, lastTestedEpoch - first + 1)
     }
 
     /// The plan as known now: the warmup path, then the decay from the switch, or, while no switch is
