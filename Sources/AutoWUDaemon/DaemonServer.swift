@@ -480,13 +480,16 @@ final class DaemonServer {
         let check: DispatchTime? = snapshot.hasPending || job.aggregator.hasEverything(from: rank, through: epoch)
             ? nil : .now() + .milliseconds(Self.incompleteGraceMilliseconds)
         let deadline = DispatchTime.now() + .milliseconds(wait)
-        job.waiters.append(Job.Waiter(peer: peer, requestID: requestID, rank: rank, epoch: epoch,
-                                      deadline: deadline, incompleteCheck: check))
+        let waiter = Job.Waiter(peer: peer, requestID: requestID, rank: rank, epoch: epoch,
+                                deadline: deadline, incompleteCheck: check)
+        job.waiters.append(waiter)
+        // The older waiters' timers are armed already: only the new ones can be earlier (O(1) per snapshot).
+        timers.add(job, due: waiter.firstDue)
         if job.aggregator.firstOpenEpoch <= epoch, job.closeDeadline == nil {
-            job.closeDeadline = DispatchTime.now() + .milliseconds(configuration.closeTimeoutMilliseconds)
+            let close = DispatchTime.now() + .milliseconds(configuration.closeTimeoutMilliseconds)
+            job.closeDeadline = close
+            timers.add(job, due: close)
         }
-        // The job's earliest timer, as after every visit (a wait_ms below the check's grace ends at wait_ms).
-        if let next = job.nextTimerDue { timers.add(job, due: next) }
         account(job)
     }
 

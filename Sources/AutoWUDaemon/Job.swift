@@ -35,8 +35,7 @@ final class Job: TimedJob {
     var nextTimerDue: DispatchTime? {
         var next = closeDeadline
         for waiter in waiters {
-            let earliest = waiter.incompleteCheck.map { min($0, waiter.deadline) } ?? waiter.deadline
-            next = next.map { min($0, earliest) } ?? earliest
+            next = next.map { min($0, waiter.firstDue) } ?? waiter.firstDue
         }
         return next
     }
@@ -59,6 +58,9 @@ final class Job: TimedJob {
         /// When to tell the rank that some of its own losses are missing (ERROR_INCOMPLETE), if they still
         /// are then: reports sent just before the snapshot may still be on their way over the ingest socket.
         var incompleteCheck: DispatchTime?
+
+        /// The earlier of its check and its deadline (a wait_ms below the check's grace ends at wait_ms).
+        var firstDue: DispatchTime { incompleteCheck.map { min($0, deadline) } ?? deadline }
     }
 
     init(id: String, parameters: JobParameters, spec: Autowu_V1_JobSpec, access: JobAccess,
