@@ -8,6 +8,7 @@ import Foundation
 // its own.
 //
 //   swift run -c release autowu-bench [--quick]
+//   swift run -c release autowu-bench --verdict [--quick]   (one verdict's CPU in the daemon, part by part)
 
 let arguments = CommandLine.arguments
 let scales = [1, 2, 4, 8]
@@ -100,6 +101,10 @@ if arguments.count >= 5, arguments[1] == "--child" {
 
 let quick = arguments.contains("--quick")
 setenv("OPENBLAS_NUM_THREADS", "1", 1)
+if arguments.contains("--verdict") {
+    try VerdictCost.report(quick: quick)
+    exit(0)
+}
 var measurements: [String: [Int: Measurement]] = ["fast": [:], "exact": [:]]
 print("one complete minimum test (fit + 5 posteriors + P_min), release build, BLAS on one thread")
 print("solver   fit/test points   median us     p99 us   peak RSS MB   repetitions")

@@ -59,13 +59,21 @@ public struct MinimumTest<Solver: GaussianProcessSolver>: Sendable {
                             note: "the GP fit did not converge (non-finite hyper-parameters); the fit was reset")
         }
 
-        // Each of C1..C_n votes.
+        // Each of C1..C_n votes. With no more finite losses than |C_i| every subset is all of them: their
+        // posterior is computed once (the same inputs give the same bits).
         var pMin: [Double] = [], argminX: [Double] = []
         var pool = PosteriorPool(gridCount: grid.count)
+        var previous: (subset: [Int], posterior: GridPosterior, evidence: (pMin: Double, argminX: Double))?
         for subset in subsets.tests {
-            let posterior = solver.posterior(inputs: x(subset), targets: y(subset), model: model, grid: grid)
+            let posterior: GridPosterior, evidence: (pMin: Double, argminX: Double)
+            if let previous, previous.subset == subset {
+                (posterior, evidence) = (previous.posterior, previous.evidence)
+            } else {
+                posterior = solver.posterior(inputs: x(subset), targets: y(subset), model: model, grid: grid)
+                evidence = Self.minimumEvidence(posterior, grid: grid, jitter: settings.differenceJitter)
+                previous = (subset, posterior, evidence)
+            }
             pool.add(posterior)
-            let evidence = Self.minimumEvidence(posterior, grid: grid, jitter: settings.differenceJitter)
             pMin.append(evidence.pMin)
             argminX.append(evidence.argminX)
         }

@@ -93,9 +93,25 @@ public struct RobustLosses: Sendable, Equatable {
         self.noiseDeviation = noiseDeviation
     }
 
-    /// The median (the lower middle element for an even count); sorts `values` in place.
+    /// The median (the lower middle element for an even count); sorts `values` in place (NaN-free).
     static func median(_ values: inout [Double]) -> Double {
-        values.sort()
+        if values.count <= 32 {
+            // The running windows (11 values, two medians per loss) by insertion sort: the library's sort
+            // took most of this type's time there. Same order, so the same median.
+            values.withUnsafeMutableBufferPointer { v in
+                for i in v.indices.dropFirst() {
+                    let value = v[i]
+                    var j = i
+                    while j > 0 && value < v[j - 1] {
+                        v[j] = v[j - 1]
+                        j -= 1
+                    }
+                    v[j] = value
+                }
+            }
+        } else {
+            values.sort()
+        }
         return values[(values.count - 1) / 2]
     }
 }
