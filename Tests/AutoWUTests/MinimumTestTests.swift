@@ -78,4 +78,55 @@ import Testing
         for _ in 0..<70_000 { counts[sampler.next(below: 7)] += 1 }
         #expect(counts.allSatisfy { abs($0 - 10_000) < 500 }, "\(counts)")
     }
+
+    /// Counts the posteriors asked of the fast solver.
+    final class CountingSolver: GaussianProcessSolver, @unchecked Sendable {
+        let inner = LowRankSolver()
+        private(set) var posteriors = 0
+        func marginalLogLikelihood(inputs: [Double], targets: [Double], lengthscale: Double) -> LowRankMarginalLogLikelihood {
+            inner.marginalLogLikelihood(inputs: inputs, targets: targets, lengthscale: lengthscale)
+        }
+        func posterior(inputs: [Double], targets: [Double], model: GaussianProcessModel, grid: [Double]) -> GridPosterior {
+            posteriors += 1
+            return inner.posterior(inputs: inputs, targets: targets, model: model, grid: grid)
+        }
+    }
+
+    /// With no more finite losses than |C_i| the five subsets are all the losses: one posterior is computed
+    /// for them (the daemon's capacity), and the test votes exactly as with five computed ones.
+    @Test func subsetsThatCoincideShareOnePosterior() {
+        var random = TestRandom(seed: 14)
+        for count in [300, 900] {
+            let losses = (0..<count).map { i -> Double in
+                let x = Double(i) / Double(count)
+                return 3 * (x - 0.6) * (x - 0.6) + 0.02 * random.normal()
+            }
+            let settings = MinimumTestSettings()
+            let solver = CountingSolver()
+            var fit = MinimumTest<LowRankSolver>.initialFit(settings), sampler = SubsetSampler(seed: 3)
+            let result = MinimumTest(settings: settings, solver: solver).run(losses: losses, fit: &fit, sampler: &sampler)
+            #expect(solver.posteriors == (count <= settings.testSubsetSize ? 1 : settings.testCount), "\(count) losses")
+
+            // The same draws, every subset's posterior computed on its own.
+            var again = MinimumTest<LowRankSolver>.initialFit(settings), resampler = SubsetSampler(seed: 3)
+            let robust = RobustLosses(losses, window: settings.outlierWindow, threshold: settings.outlierThreshold,
+                                      targetNoiseVariance: settings.initialNoise)
+            let direct = MinimumTest(settings: settings, solver: LowRankSolver())
+            let finite = robust.values.indices.filter { robust.values[$0].isFinite }
+            let subsets = direct.drawSubsets(finite: finite, sampler: &resampler)
+            again.parameters.constant = finite.reduce(0.0) { $0 + robust.values[$1] } / Double(finite.count)
+            let x = { (indices: [Int]) in indices.map { Double($0) / Double(count) } }
+            let y = { (indices: [Int]) in indices.map { robust.values[$0] } }
+            _ = again.run(on: LowRankSolver().marginalLogLikelihood(inputs: x(subsets.fit), targets: y(subsets.fit), lengthscale: settings.lengthscale),
+                          steps: settings.fitSteps, lengthscale: settings.lengthscale, noiseFloor: settings.noiseFloor)
+            let model = again.parameters.model(lengthscale: settings.lengthscale, noiseFloor: settings.noiseFloor)
+            let expected = subsets.tests.map { subset in
+                MinimumTest<LowRankSolver>.minimumEvidence(
+                    LowRankSolver().posterior(inputs: x(subset), targets: y(subset), model: model, grid: settings.grid),
+                    grid: settings.grid, jitter: settings.differenceJitter)
+            }
+            #expect(result.pMin == expected.map(\.pMin) && result.argminX == expected.map(\.argminX), "\(count) losses")
+            #expect(result.positive, "\(result.pMin)")
+        }
+    }
 }
