@@ -562,7 +562,7 @@ final class DaemonServer {
             readyJobSet.remove(id)
             guard let job = jobs[id], !job.testInFlight, !job.closedEpochs.isEmpty, job.isWarmingUp else { continue }
             let work = EpochTest.Work(
-                jobID: job.id, spec: job.spec, specBytes: (try? job.spec.serializedBytes()) ?? [], access: job.access,
+                jobID: job.id, spec: job.spec, access: job.access,
                 controller: job.controller, epoch: job.closedEpochs.removeFirst(), solver: job.parameters.solver,
                 version: job.state.version, incarnation: job.state.incarnation, stepsSeen: job.state.stepsSeen)
             job.testInFlight = true
@@ -692,7 +692,8 @@ final class DaemonServer {
         let verdict = state.lastVerdict
         let sinceClose = Double(DispatchTime.now().uptimeNanoseconds - result.closed.closedAt) / 1e6
         logger.info("epoch tested", metadata: [
-            "job": "\(job.id)", "epoch": "\(result.epoch)", "ms_since_close": "\(String(format: "%.2f", sinceClose))", "p_min": "\(verdict.pMin.map { String(format: "%.3f", $0) }.joined(separator: ","))",
+            "job": "\(job.id)", "epoch": "\(result.epoch)", "ms_since_close": "\(FixedDecimals.format(sinceClose, decimals: 2))",
+            "p_min": "\(verdict.pMin.map { FixedDecimals.format($0, decimals: 3) }.joined(separator: ","))",
             "votes": "\(verdict.votes)", "streak": "\(verdict.streak)", "micros": "\(verdict.testMicros)",
             "missing_reports": "\(verdict.reportsMissing)", "silent_ranks": "\(verdict.silentRankCount)"])
         if verdict.silentRankCount > 0 {

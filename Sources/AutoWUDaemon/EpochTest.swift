@@ -11,7 +11,6 @@ enum EpochTest {
     struct Work: Sendable {
         var jobID: String
         var spec: Autowu_V1_JobSpec
-        var specBytes: [UInt8]
         var access: JobAccess
         var controller: WarmupController
         var epoch: Job.ClosedEpoch
@@ -46,7 +45,7 @@ enum EpochTest {
                                               version: work.version + 1, stepsSeen: work.stepsSeen, lastVerdict: wireVerdict)
             state.incarnation = work.incarnation
             let now = Date().timeIntervalSince1970
-            let job = StoredJob(jobID: work.jobID, spec: work.specBytes, tokenHash: work.access.tokenHash,
+            let job = StoredJob(jobID: work.jobID, spec: try work.spec.serializedBytes(), tokenHash: work.access.tokenHash,
                                 controller: try controller.persisted(), state: try state.serializedBytes(),
                                 version: Int64(state.version), phase: controller.isWarmingUp ? "warmup" : "decay", updatedAt: now,
                                 ownerUID: work.access.ownerUID)
