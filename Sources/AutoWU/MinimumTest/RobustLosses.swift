@@ -93,7 +93,7 @@ public struct RobustLosses: Sendable, Equatable {
         self.noiseDeviation = noiseDeviation
     }
 
-    /// The median (the lower middle element for an even count); sorts `values` in place (NaN-free).
+    /// The median (the lower middle element for an even count); reorders `values` (NaN-free).
     static func median(_ values: inout [Double]) -> Double {
         if values.count <= 32 {
             // The running windows (11 values, two medians per loss) by insertion sort: the library's sort
@@ -109,9 +109,9 @@ public struct RobustLosses: Sendable, Equatable {
                     v[j] = value
                 }
             }
-        } else {
-            values.sort()
+            return values[(values.count - 1) / 2]
         }
-        return values[(values.count - 1) / 2]
+        // A whole history's: by selection (its order is not needed).
+        return OrderStatistic.select(&values, rank: (values.count - 1) / 2)
     }
 }

@@ -40,10 +40,19 @@ public struct SubsetSampler: Sendable, Equatable, Codable {
         guard population.count > size else { return population }
         let salt = next()
         func key(_ index: Int) -> UInt64 { Self.mix(salt &+ UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15) }
-        // Ties between keys (probability ~n^2 / 2^64) fall back to the index: still deterministic.
-        let chosen = population.map { (key: key($0), index: $0) }
-            .sorted { $0.key != $1.key ? $0.key < $1.key : $0.index < $1.index }
-            .prefix(size).map(\.index)
+        // The `size` smallest keys by selection rather than by sorting all of them (that sort was a third of a
+        // test at 4,200 losses). Distinct indices have distinct keys (mix is a bijection, salt + i * odd is
+        // injective); equal keys (a repeated index) are taken in index order, so the subset is the one a sort by
+        // (key, index) gives.
+        let keys = population.map(key)
+        var scratch = keys
+        let threshold = OrderStatistic.select(&scratch, rank: size - 1)
+        var chosen: [Int] = [], ties: [Int] = []
+        chosen.reserveCapacity(size)
+        for (position, index) in population.enumerated() {
+            if keys[position] < threshold { chosen.append(index) } else if keys[position] == threshold { ties.append(index) }
+        }
+        chosen += ties.sorted().prefix(size - chosen.count)
         return chosen.sorted()
     }
 
