@@ -1,8 +1,8 @@
 import Foundation
 
 /// `String(format: "%.Nf", value)` for the per-verdict log line without Foundation's formatter, which took
-/// a third of the I/O thread's time of publishing a verdict at 5,000 jobs. Ties in the last digit may round
-/// the other way; otherwise the same text.
+/// a third of the I/O thread's time of publishing a verdict at 5,000 jobs. A value within an ulp or so of a
+/// tie in the last digit may round the other way (the scaling rounds first); otherwise the same text.
 enum FixedDecimals {
     private static let scales: [Double] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000]
 

@@ -19,6 +19,34 @@ import Testing
         }
     }
 
+    /// Inputs a quickselect gets wrong or slow: all equal, pairs, infinities (the robust filter's residuals
+    /// map to +inf), and a noiseless triangle, on which a middle-element pivot goes quadratic (the fallback to
+    /// sorting bounds it; here only the answers are checked).
+    @Test func selectsFromAwkwardInputs() {
+        let triangle = (0..<10_001).map { Double(min($0, 10_000 - $0)) }
+        let inputs: [[Double]] = [
+            Array(repeating: 2.5, count: 50), [1, 1], [3, 1], [1, 3], [.infinity, 1, .infinity, -.infinity, 0],
+            triangle, triangle.reversed(), (0..<4_000).map { Double(($0 * 7_919) % 4_000) },
+        ]
+        for values in inputs {
+            let sorted = values.sorted()
+            for rank in Set([0, (values.count - 1) / 2, values.count - 1]) {
+                var scratch = values
+                #expect(OrderStatistic.select(&scratch, rank: rank) == sorted[rank], "rank \(rank) of \(values.count)")
+            }
+        }
+    }
+
+    /// The robust filter's medians, on both sides of where it switches from insertion sort to selection.
+    @Test func robustMediansAreTheSortedMiddle() {
+        var random = SubsetSampler(seed: 4)
+        for count in 1...70 {
+            let values = (0..<count).map { _ in Double(random.next(below: 9)) - 4 }
+            var scratch = values
+            #expect(RobustLosses.median(&scratch) == values.sorted()[(count - 1) / 2], "\(values)")
+        }
+    }
+
     /// The robust test's subsets are the ones the sort by (key, index) they replaced gives, for populations
     /// with holes, and the generator moves on by the same one draw.
     @Test func keyedSubsetsAreThoseOfTheSortTheyReplaced() {
@@ -39,6 +67,10 @@ import Testing
                 #expect(selecting.state == sorting.state)
             }
         }
+        // An empty subset draws its salt and is empty, as the sort's prefix was.
+        var a = SubsetSampler(seed: 2), b = a
+        #expect(a.keyedSubset(of: [4, 5, 6], size: 0) == [] && bySorting([4, 5, 6], size: 0, sampler: &b) == [])
+        #expect(a.state == b.state)
         // A repeated index (not a population the test makes) still gives the sort's subset.
         let repeated = [1, 1, 1, 2, 3, 5, 8, 8, 13]
         for size in 1..<repeated.count {

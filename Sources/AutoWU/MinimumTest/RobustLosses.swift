@@ -56,8 +56,8 @@ public struct RobustLosses: Sendable, Equatable {
         var deviation = Self.madToDeviation * Self.median(&absolute)
         if !(deviation > 0 && deviation.isFinite) {
             // No noise at all (a constant or piecewise-constant history): judge by the spread of the values.
-            var sorted = finiteValues
-            let center = Self.median(&sorted)
+            var scratch = finiteValues
+            let center = Self.median(&scratch)
             var spread = finiteValues.map { abs($0 - center) }
             deviation = Self.madToDeviation * Self.median(&spread)
         }

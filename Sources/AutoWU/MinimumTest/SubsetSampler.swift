@@ -44,6 +44,7 @@ public struct SubsetSampler: Sendable, Equatable, Codable {
         // test at 4,200 losses). Distinct indices have distinct keys (mix is a bijection, salt + i * odd is
         // injective); equal keys (a repeated index) are taken in index order, so the subset is the one a sort by
         // (key, index) gives.
+        guard size > 0 else { return [] }
         let keys = population.map(key)
         var scratch = keys
         let threshold = OrderStatistic.select(&scratch, rank: size - 1)
