@@ -43,7 +43,7 @@ struct VerdictCost {
             controllerBytes = bytes.count
             posteriorBytes = pooled?.count ?? 0
         }
-        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        func median(_ values: [Double]) -> Double { percentile(values.sorted(), 0.5) }
         return VerdictCost(test: median(test), persistController: median(persist), persistPosterior: median(posterior),
                            controllerBytes: controllerBytes, posteriorBytes: posteriorBytes)
     }
